@@ -1,0 +1,487 @@
+package rules
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/dedupegate/dedupegate/matcher"
+)
+
+// Outcome is what a decision tells the caller to do with the save.
+type Outcome string
+
+// The three outcomes. Warn is an allow that the caller should show or record.
+const (
+	OutcomeAllow Outcome = "allow"
+	OutcomeWarn  Outcome = "warn"
+	OutcomeBlock Outcome = "block"
+)
+
+// Request is one record to check.
+type Request struct {
+	// Record is the row as it will be after the save: for an Update, the Target merged over the
+	// pre-image. Record.ID is empty for a Create without a client-supplied id.
+	Record matcher.Record
+	// Message is the operation: "Create", "Update", or "Check" for the check API and scan.
+	Message string
+	// UserID and UserAADID identify the caller (systemuserid and Entra object id).
+	UserID    string
+	UserAADID string
+	// EntryPoint is one of the Entry* constants; it selects per-entry-point actions.
+	EntryPoint string
+	// CorrelationID is Dataverse's correlation id (or the check API's request id), for audit.
+	CorrelationID string
+	// Holder, when set on a Create, makes the engine reserve the record's strong keys for it so
+	// that a concurrent create of the same person is blocked. It must be the same across
+	// Dataverse's one retry of a request.
+	Holder string
+	// OverrideToken is an "Ignore and Save" token; see OverrideVerifier.
+	OverrideToken string
+}
+
+// Match is one existing (or concurrently reserved) record that a rule matched.
+type Match struct {
+	Rule    string                `json:"rule"`
+	Action  Action                `json:"action"`
+	Level   Outcome               `json:"level"` // block (≥ block threshold) or warn
+	Entity  string                `json:"entity"`
+	ID      string                `json:"id"`
+	Name    string                `json:"name,omitempty"`
+	Score   float64               `json:"score"`
+	Reasons []string              `json:"reasons"`
+	Fields  []matcher.FieldResult `json:"fields,omitempty"`
+	// Reserved is set when the match is a concurrent save holding the same strong key, not a
+	// stored record; ID is then empty.
+	Reserved bool `json:"reserved,omitempty"`
+}
+
+// Decision is the engine's answer.
+type Decision struct {
+	Outcome Outcome `json:"decision"`
+	Matches []Match `json:"matches"`
+	// Fallback is "fail-open" or "fail-closed" when the failure policy decided because the
+	// engine could not (Error says why).
+	Fallback string `json:"fallback,omitempty"`
+	Error    string `json:"error,omitempty"`
+	// Overridden is set when a valid override token turned a block into an allow;
+	// OverrideError says why a presented token was refused.
+	Overridden    bool   `json:"overridden,omitempty"`
+	OverrideError string `json:"override_error,omitempty"`
+}
+
+// Reasons renders the decision's matches as "[rule] reason; reason" lines, best first.
+func (d Decision) Reasons() []string {
+	out := make([]string, 0, len(d.Matches))
+	for _, m := range d.Matches {
+		who := m.Entity + " " + m.ID
+		if m.Name != "" {
+			who = fmt.Sprintf("%s %s (%s)", m.Entity, m.ID, m.Name)
+		}
+		if m.Reserved {
+			who = "a concurrent save"
+		}
+		out = append(out, fmt.Sprintf("[%s] %s matches %s, score %.2f: %s", m.Rule, m.Level, who, m.Score, strings.Join(m.Reasons, "; ")))
+	}
+	return out
+}
+
+// Lookup asks the index for candidates and, optionally, reserves strong keys in the same
+// round trips.
+type Lookup struct {
+	// Keys are blocking keys; the index returns the records filed under any of them.
+	Keys []string
+	// PerKeyLimit caps the records read per key (the guard against huge blocks).
+	PerKeyLimit int
+	// Reserve are strong keys to claim for Holder for TTL. A key already claimed by Holder
+	// (Dataverse's retry of the same request) is claimed again, not reported as a conflict.
+	Reserve []string
+	Holder  string
+	TTL     time.Duration
+}
+
+// LookupResult is the index's answer.
+type LookupResult struct {
+	Records []matcher.Record
+	// Conflicts are the Reserve keys held by another holder.
+	Conflicts []string
+}
+
+// Index is the candidate index as the engine uses it.
+type Index interface {
+	// Lookup returns the candidates filed under q.Keys and performs q's reservations.
+	// An error means the index could not answer (down, timed out); the engine then tries the
+	// fallback source and finally the failure policy.
+	Lookup(ctx context.Context, q Lookup) (LookupResult, error)
+	// Release drops reservations of keys held by holder (after a block).
+	Release(ctx context.Context, keys []string, holder string) error
+}
+
+// FallbackSource finds candidates without the index (one OData query per decision).
+type FallbackSource interface {
+	Candidates(ctx context.Context, rules []*Rule, rec matcher.Record) ([]matcher.Record, error)
+}
+
+// Exceptions knows pairs marked "not a duplicate".
+type Exceptions interface {
+	NotDuplicate(entityA, idA, entityB, idB string) bool
+}
+
+// OverrideVerifier checks an "Ignore and Save" token against the request and the matches it
+// would override. A nil error means the override is valid.
+type OverrideVerifier interface {
+	Verify(ctx context.Context, token string, req Request, matches []Match) error
+}
+
+// Event is what observers (metrics, audit, follow-up actions) receive after every decision.
+type Event struct {
+	Time     time.Time
+	Request  Request
+	Decision Decision
+	Latency  time.Duration
+}
+
+// Observer receives decision events. Observe runs on the decision path: it must not block.
+type Observer interface {
+	Observe(ctx context.Context, ev Event)
+}
+
+// ObserverFunc adapts a function to Observer.
+type ObserverFunc func(ctx context.Context, ev Event)
+
+// Observe calls f.
+func (f ObserverFunc) Observe(ctx context.Context, ev Event) { f(ctx, ev) }
+
+// Policy is what to do when the engine cannot decide.
+type Policy string
+
+// Failure policies: open allows the save, closed blocks it.
+const (
+	FailOpen   Policy = "open"
+	FailClosed Policy = "closed"
+)
+
+// EngineConfig tunes the engine. Zero values take the documented defaults.
+type EngineConfig struct {
+	// Deadline bounds one decision. Defaults to 1.5s: far inside Dataverse's 60 s webhook
+	// timeout, short enough that a user's save never visibly hangs.
+	Deadline time.Duration
+	// IndexTimeout bounds the index lookup, leaving the rest of the deadline for the fallback
+	// source. Defaults to Deadline/3.
+	IndexTimeout time.Duration
+	// FailurePolicy is the default policy; TablePolicy overrides it per table. Default open.
+	FailurePolicy Policy
+	TablePolicy   map[string]Policy
+	// PerKeyLimit caps records read per blocking key. Defaults to 200.
+	PerKeyLimit int
+	// MaxCandidates caps the candidates scored per decision. Defaults to 500.
+	MaxCandidates int
+	// Reservations turns on strong-key reservations for Creates that carry a Holder.
+	Reservations bool
+	// ReservationTTL defaults to 3 minutes: longer than Dataverse's 2-minute operation limit.
+	ReservationTTL time.Duration
+	// MaxMatches caps the matches reported per decision. Defaults to 10.
+	MaxMatches int
+}
+
+func (c *EngineConfig) setDefaults() {
+	if c.Deadline <= 0 {
+		c.Deadline = 1500 * time.Millisecond
+	}
+	if c.IndexTimeout <= 0 {
+		c.IndexTimeout = c.Deadline / 3
+	}
+	if c.FailurePolicy == "" {
+		c.FailurePolicy = FailOpen
+	}
+	if c.PerKeyLimit <= 0 {
+		c.PerKeyLimit = 200
+	}
+	if c.MaxCandidates <= 0 {
+		c.MaxCandidates = 500
+	}
+	if c.ReservationTTL <= 0 {
+		c.ReservationTTL = 3 * time.Minute
+	}
+	if c.MaxMatches <= 0 {
+		c.MaxMatches = 10
+	}
+}
+
+// Engine evaluates records against a rule set. It is safe for concurrent use.
+type Engine struct {
+	cfg        EngineConfig
+	rules      atomic.Pointer[Set]
+	index      Index
+	fallback   FallbackSource
+	exceptions Exceptions
+	override   OverrideVerifier
+	observers  []Observer
+	now        func() time.Time
+}
+
+// Option configures an Engine.
+type Option func(*Engine)
+
+// WithFallback sets the source tried when the index fails.
+func WithFallback(f FallbackSource) Option { return func(e *Engine) { e.fallback = f } }
+
+// WithExceptions sets the "not a duplicate" pair list.
+func WithExceptions(x Exceptions) Option { return func(e *Engine) { e.exceptions = x } }
+
+// WithOverride sets the override-token verifier. Without one, tokens are refused.
+func WithOverride(v OverrideVerifier) Option { return func(e *Engine) { e.override = v } }
+
+// WithObserver adds an observer.
+func WithObserver(o Observer) Option { return func(e *Engine) { e.observers = append(e.observers, o) } }
+
+// WithClock replaces time.Now (tests).
+func WithClock(now func() time.Time) Option { return func(e *Engine) { e.now = now } }
+
+// NewEngine builds an engine over a rule set and an index.
+func NewEngine(set *Set, idx Index, cfg EngineConfig, opts ...Option) *Engine {
+	cfg.setDefaults()
+	e := &Engine{cfg: cfg, index: idx, now: time.Now}
+	e.rules.Store(set)
+	for _, o := range opts {
+		o(e)
+	}
+	return e
+}
+
+// Rules returns the current rule set.
+func (e *Engine) Rules() *Set { return e.rules.Load() }
+
+// SetRules swaps the rule set (reload) without disturbing decisions in flight.
+func (e *Engine) SetRules(s *Set) { e.rules.Store(s) }
+
+// Config returns the engine's effective configuration.
+func (e *Engine) Config() EngineConfig { return e.cfg }
+
+// AddObserver adds an observer after construction (wiring order in main).
+func (e *Engine) AddObserver(o Observer) { e.observers = append(e.observers, o) }
+
+// ErrNoCandidates is returned when neither the index nor the fallback could answer.
+var ErrNoCandidates = errors.New("no candidate source answered")
+
+// Decide evaluates req within the configured deadline and always returns a decision: when the
+// engine cannot decide, the failure policy for the table decides and Decision.Fallback says so.
+func (e *Engine) Decide(ctx context.Context, req Request) Decision {
+	start := e.now()
+	ctx, cancel := context.WithTimeout(ctx, e.cfg.Deadline)
+	defer cancel()
+	d, err := e.Evaluate(ctx, req)
+	if err != nil {
+		d = e.failurePolicy(req.Record.Entity, err)
+	}
+	ev := Event{Time: start, Request: req, Decision: d, Latency: e.now().Sub(start)}
+	for _, o := range e.observers {
+		o.Observe(ctx, ev)
+	}
+	return d
+}
+
+func (e *Engine) failurePolicy(entity string, err error) Decision {
+	p := e.cfg.FailurePolicy
+	if tp, ok := e.cfg.TablePolicy[entity]; ok {
+		p = tp
+	}
+	d := Decision{Outcome: OutcomeAllow, Fallback: "fail-open", Error: err.Error(), Matches: []Match{}}
+	if p == FailClosed {
+		d.Outcome, d.Fallback = OutcomeBlock, "fail-closed"
+	}
+	return d
+}
+
+// Evaluate decides without the failure policy: an error means "could not decide".
+func (e *Engine) Evaluate(ctx context.Context, req Request) (Decision, error) {
+	set := e.rules.Load()
+	var active []*Rule
+	for _, r := range set.ForEntity(req.Record.Entity) {
+		if r.BypassUsers[req.UserID] || (req.UserAADID != "" && r.BypassUsers[req.UserAADID]) {
+			continue
+		}
+		active = append(active, r)
+	}
+	if len(active) == 0 {
+		return Decision{Outcome: OutcomeAllow, Matches: []Match{}}, nil
+	}
+
+	// Normalise the record once per rule; collect blocking and strong keys.
+	prepared := make([]*matcher.Prepared, len(active))
+	var keys, strong []string
+	strongRule := map[string]*Rule{}
+	seen := map[string]bool{}
+	for i, r := range active {
+		prepared[i] = r.Matcher.Prepare(req.Record)
+		for _, k := range r.Matcher.BlockingKeys(prepared[i]) {
+			if !seen[k] {
+				seen[k] = true
+				keys = append(keys, k)
+			}
+		}
+		if e.cfg.Reservations && req.Holder != "" && req.Message == "Create" {
+			for _, k := range r.Matcher.StrongKeys(prepared[i]) {
+				if _, ok := strongRule[k]; !ok {
+					strongRule[k] = r
+					strong = append(strong, k)
+				}
+			}
+		}
+	}
+
+	res, err := e.lookup(ctx, active, req, Lookup{
+		Keys: keys, PerKeyLimit: e.cfg.PerKeyLimit,
+		Reserve: strong, Holder: req.Holder, TTL: e.cfg.ReservationTTL,
+	})
+	if err != nil {
+		return Decision{}, err
+	}
+
+	var matches []Match
+	if len(res.Records) > e.cfg.MaxCandidates {
+		res.Records = res.Records[:e.cfg.MaxCandidates]
+	}
+	for i, r := range active {
+		for _, c := range res.Records {
+			if c.Entity != r.CandidateEntity || (c.ID != "" && c.ID == req.Record.ID && c.Entity == req.Record.Entity) {
+				continue
+			}
+			if e.exceptions != nil && req.Record.ID != "" && e.exceptions.NotDuplicate(req.Record.Entity, req.Record.ID, c.Entity, c.ID) {
+				continue
+			}
+			sc := r.Matcher.Score(prepared[i], r.Matcher.PrepareCandidate(c))
+			if sc.Score < r.WarnThreshold || sc.Score <= 0 {
+				continue
+			}
+			m := Match{Rule: r.Name, Action: r.ActionFor(req.EntryPoint), Level: OutcomeWarn,
+				Entity: c.Entity, ID: c.ID, Name: DisplayName(c), Score: round3(sc.Score),
+				Reasons: sc.Reasons, Fields: sc.Fields}
+			if sc.Score >= r.BlockThreshold {
+				m.Level = OutcomeBlock
+			}
+			if m.Action == ActionMerge && sc.Score < r.MergeThreshold {
+				// Never merge below the merge threshold: route the pair for review instead.
+				m.Action = ActionReview
+			}
+			matches = append(matches, m)
+		}
+	}
+	for _, k := range res.Conflicts {
+		r := strongRule[k]
+		matches = append(matches, Match{Rule: r.Name, Action: r.ActionFor(req.EntryPoint), Level: OutcomeBlock,
+			Entity: r.CandidateEntity, Score: 1, Reserved: true,
+			Reasons: []string{"a concurrent save of a record with the same " + keyKind(k) + " is in progress"}})
+	}
+	matches = bestPerRecord(matches)
+	sort.SliceStable(matches, func(a, b int) bool { return matches[a].Score > matches[b].Score })
+	if len(matches) > e.cfg.MaxMatches {
+		matches = matches[:e.cfg.MaxMatches]
+	}
+
+	d := Decision{Outcome: OutcomeAllow, Matches: matches}
+	for _, m := range matches {
+		d.Outcome = maxOutcome(d.Outcome, outcomeOf(m))
+	}
+	if d.Matches == nil {
+		d.Matches = []Match{}
+	}
+	if d.Outcome == OutcomeBlock && req.OverrideToken != "" {
+		if e.override == nil {
+			d.OverrideError = "overrides are not enabled"
+		} else if err := e.override.Verify(ctx, req.OverrideToken, req, matches); err != nil {
+			d.OverrideError = err.Error()
+		} else {
+			d.Outcome, d.Overridden = OutcomeAllow, true
+		}
+	}
+	if d.Outcome == OutcomeBlock && len(strong) > 0 {
+		// The save will not happen: give the keys back so the user's corrected save is not
+		// held up by our own reservation. Best effort, bounded by the decision's context.
+		_ = e.index.Release(ctx, strong, req.Holder)
+	}
+	return d, nil
+}
+
+func (e *Engine) lookup(ctx context.Context, active []*Rule, req Request, q Lookup) (LookupResult, error) {
+	ictx, cancel := context.WithTimeout(ctx, e.cfg.IndexTimeout)
+	res, err := e.index.Lookup(ictx, q)
+	cancel()
+	if err == nil {
+		return res, nil
+	}
+	if e.fallback == nil || ctx.Err() != nil {
+		return LookupResult{}, fmt.Errorf("index: %w", err)
+	}
+	recs, ferr := e.fallback.Candidates(ctx, active, req.Record)
+	if ferr != nil {
+		return LookupResult{}, fmt.Errorf("%w: index: %w; fallback: %w", ErrNoCandidates, err, ferr)
+	}
+	return LookupResult{Records: recs}, nil
+}
+
+// outcomeOf maps a match to the outcome it asks for, given its action.
+func outcomeOf(m Match) Outcome {
+	switch m.Action {
+	case ActionAudit, ActionNotify, ActionMerge, ActionReview:
+		return OutcomeAllow
+	case ActionWarn:
+		return OutcomeWarn
+	}
+	return m.Level // block action: block at block level, warn below
+}
+
+func maxOutcome(a, b Outcome) Outcome {
+	rank := map[Outcome]int{OutcomeAllow: 0, OutcomeWarn: 1, OutcomeBlock: 2}
+	if rank[b] > rank[a] {
+		return b
+	}
+	return a
+}
+
+// bestPerRecord keeps, for each matched record, the match with the highest score.
+func bestPerRecord(ms []Match) []Match {
+	best := map[string]int{}
+	out := ms[:0]
+	for _, m := range ms {
+		if m.Reserved {
+			out = append(out, m)
+			continue
+		}
+		k := m.Entity + "/" + m.ID
+		if i, ok := best[k]; ok {
+			if m.Score > out[i].Score {
+				out[i] = m
+			}
+			continue
+		}
+		best[k] = len(out)
+		out = append(out, m)
+	}
+	return out
+}
+
+// keyKind returns the human part of a strong key ("emailaddress1" from "contact|emailaddress1|…").
+func keyKind(k string) string {
+	parts := strings.SplitN(k, "|", 3)
+	if len(parts) == 3 {
+		return parts[1]
+	}
+	return "identifier"
+}
+
+// DisplayName picks a human name for a record from the attributes it carries.
+func DisplayName(r matcher.Record) string {
+	for _, a := range []string{"fullname", "name", "subject"} {
+		if v := strings.TrimSpace(r.Attrs[a]); v != "" {
+			return v
+		}
+	}
+	return strings.TrimSpace(r.Attrs["firstname"] + " " + r.Attrs["lastname"])
+}
+
+func round3(f float64) float64 { return float64(int(f*1000+0.5)) / 1000 }

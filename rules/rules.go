@@ -1,0 +1,150 @@
+package rules
+
+import (
+	"sort"
+
+	"github.com/dedupegate/dedupegate/matcher"
+)
+
+// Action is what a rule does when it fires.
+type Action string
+
+// The actions a rule can take. Block refuses the save; Warn allows it and records the warning;
+// Audit is a dry run (allowed, recorded as "would have fired"); Notify, Merge and Review allow
+// the save and start a follow-up (alert the owner, merge into the existing record, open a review
+// item).
+const (
+	ActionBlock  Action = "block"
+	ActionWarn   Action = "warn"
+	ActionAudit  Action = "audit"
+	ActionNotify Action = "notify"
+	ActionMerge  Action = "merge"
+	ActionReview Action = "review"
+)
+
+// Valid reports whether a is a known action.
+func (a Action) Valid() bool {
+	switch a {
+	case ActionBlock, ActionWarn, ActionAudit, ActionNotify, ActionMerge, ActionReview:
+		return true
+	}
+	return false
+}
+
+// Entry points a request can come through. Actions may differ by entry point.
+const (
+	EntryForm        = "form"        // an interactive user (webhook, non-application user)
+	EntryIntegration = "integration" // an application user or a configured integration account
+	EntryImport      = "import"      // the scan command or a Dataverse import job
+	EntryAPI         = "api"         // the check API
+)
+
+// Rule is one compiled duplicate rule with its thresholds and actions.
+type Rule struct {
+	Name            string
+	Entity          string // table whose saves the rule checks
+	CandidateEntity string // table searched for duplicates
+	Matcher         *matcher.Rule
+	// A pair scoring at least BlockThreshold fires the rule's action; at least WarnThreshold
+	// (and below BlockThreshold) is reported as a warning.
+	BlockThreshold float64
+	WarnThreshold  float64
+	// MergeThreshold is the minimum score at which ActionMerge may merge (≥ BlockThreshold).
+	MergeThreshold float64
+	// Action is the rule's action; ActionsByEntry overrides it per entry point.
+	Action         Action
+	ActionsByEntry map[string]Action
+	// BypassUsers are user ids (systemuserid or Entra object id, lower-case) the rule never
+	// applies to.
+	BypassUsers map[string]bool
+}
+
+// ActionFor returns the rule's action for an entry point.
+func (r *Rule) ActionFor(entry string) Action {
+	if a, ok := r.ActionsByEntry[entry]; ok {
+		return a
+	}
+	return r.Action
+}
+
+// Set is a validated set of rules, indexed by the table they check.
+type Set struct {
+	rules    []*Rule
+	byEntity map[string][]*Rule
+	byCand   map[string][]*Rule
+}
+
+// NewSet indexes rules. Rules are evaluated in the order given.
+func NewSet(rs []*Rule) *Set {
+	s := &Set{rules: rs, byEntity: map[string][]*Rule{}, byCand: map[string][]*Rule{}}
+	for _, r := range rs {
+		s.byEntity[r.Entity] = append(s.byEntity[r.Entity], r)
+		s.byCand[r.CandidateEntity] = append(s.byCand[r.CandidateEntity], r)
+	}
+	return s
+}
+
+// Rules returns every rule.
+func (s *Set) Rules() []*Rule { return s.rules }
+
+// ForEntity returns the rules that check saves of entity.
+func (s *Set) ForEntity(entity string) []*Rule { return s.byEntity[entity] }
+
+// Tables returns the tables some rule checks, sorted.
+func (s *Set) Tables() []string { return sortedKeys(s.byEntity) }
+
+// CandidateTables returns the tables some rule searches (the tables the index holds), sorted.
+func (s *Set) CandidateTables() []string { return sortedKeys(s.byCand) }
+
+// IndexKeys returns every key under which rec (a row of a candidate table) must be filed so
+// that all rules searching its table find it.
+func (s *Set) IndexKeys(rec matcher.Record) []string {
+	seen := map[string]bool{}
+	var keys []string
+	for _, r := range s.byCand[rec.Entity] {
+		for _, k := range r.Matcher.IndexKeys(rec) {
+			if !seen[k] {
+				seen[k] = true
+				keys = append(keys, k)
+			}
+		}
+	}
+	return keys
+}
+
+// IndexedAttrs returns the attributes of entity that rules read when it is a candidate: the
+// compact copy the index caches.
+func (s *Set) IndexedAttrs(entity string) []string {
+	seen := map[string]bool{}
+	for _, r := range s.byCand[entity] {
+		for _, f := range r.Matcher.Spec().Fields {
+			a := f.CandidateAttr
+			if a == "" {
+				a = f.Attr
+			}
+			seen[a] = true
+		}
+	}
+	return sortedKeys(seen)
+}
+
+// WatchedAttrs returns the attributes of entity that rules read when it is the checked record:
+// the filtering attributes of its Update step.
+func (s *Set) WatchedAttrs(entity string) []string {
+	seen := map[string]bool{}
+	for _, r := range s.byEntity[entity] {
+		for _, f := range r.Matcher.Spec().Fields {
+			seen[f.Attr] = true
+		}
+	}
+	return sortedKeys(seen)
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
