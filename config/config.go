@@ -19,7 +19,8 @@ import (
 type Config struct {
 	// Listen is the address serve binds. Defaults to 127.0.0.1:8080.
 	Listen string `yaml:"listen"`
-	// RulesFile is the rules file, relative to the config file's folder. Defaults to rules.yaml.
+	// RulesFile is the rules file, relative to the config file's folder. Empty: the default
+	// rules embedded in the binary (configs/rules.yaml as shipped).
 	RulesFile string    `yaml:"rules_file"`
 	Log       Log       `yaml:"log"`
 	Webhook   Webhook   `yaml:"webhook"`
@@ -244,6 +245,7 @@ func Parse(data []byte, filename string, getenv func(string) string) (*Config, e
 		for i := range ps {
 			ps[i].Line, ps[i].Column = locate(&root, ps[i].Path)
 		}
+		sort.SliceStable(ps, func(a, b int) bool { return ps[a].Line < ps[b].Line })
 		return nil, &Problems{File: filename, List: ps}
 	}
 	return c, nil
@@ -257,7 +259,7 @@ func (c *Config) Resolve(p string) string {
 	return filepath.Join(c.dir, p)
 }
 
-// RulesPath returns the rules file's path.
+// RulesPath returns the rules file's path, or "" for the embedded default rules.
 func (c *Config) RulesPath() string { return c.Resolve(c.RulesFile) }
 
 func (c *Config) applyEnv(getenv func(string) string) {
@@ -290,7 +292,6 @@ func (c *Config) setDefaults() {
 		}
 	}
 	def(&c.Listen, "127.0.0.1:8080")
-	def(&c.RulesFile, "rules.yaml")
 	def(&c.Log.Level, "info")
 	def(&c.Log.Format, "json")
 	def(&c.Webhook.Path, "/webhooks/dataverse")
@@ -441,7 +442,10 @@ func (p *Problems) Error() string {
 		}
 		b.WriteString(p.File)
 		if pr.Line > 0 {
-			fmt.Fprintf(&b, ":%d:%d", pr.Line, pr.Column)
+			fmt.Fprintf(&b, ":%d", pr.Line)
+			if pr.Column > 0 {
+				fmt.Fprintf(&b, ":%d", pr.Column)
+			}
 		}
 		b.WriteString(": ")
 		if pr.Path != "" {
