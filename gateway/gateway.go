@@ -12,10 +12,13 @@ import (
 	"github.com/labstack/echo/v4"
 	"go.uber.org/zap"
 
+	"github.com/dedupegate/dedupegate/actions"
+	"github.com/dedupegate/dedupegate/audit"
 	"github.com/dedupegate/dedupegate/config"
 	"github.com/dedupegate/dedupegate/configs"
 	"github.com/dedupegate/dedupegate/index"
 	"github.com/dedupegate/dedupegate/matcher"
+	"github.com/dedupegate/dedupegate/metrics"
 	"github.com/dedupegate/dedupegate/rules"
 	"github.com/dedupegate/dedupegate/webhook"
 )
@@ -42,6 +45,16 @@ type Gateway struct {
 	Webhook *webhook.Handler
 	// Reader re-reads rows from Dataverse; nil without a Dataverse connection.
 	Reader webhook.RowReader
+	// Metrics are the Prometheus metrics (GET /metrics); Audit is the audit trail (nil when
+	// audit.enabled is false). See governance.go.
+	Metrics *metrics.Metrics
+	Audit   *audit.Trail
+	// Actions runs notify/merge/review follow-ups (nil when actions.enabled is false);
+	// Exceptions is the "not a duplicate" list the engine consults. See actions.go.
+	Actions    *actions.Runner
+	Exceptions *actions.Exceptions
+
+	auth apiAuth
 
 	mu      sync.Mutex
 	checks  map[string]func(ctx context.Context) error
@@ -79,7 +92,7 @@ func New(ctx context.Context, cfg *config.Config, log *zap.Logger, opts ...Optio
 	for _, opt := range opts {
 		opt(&o)
 	}
-	g := &Gateway{Config: cfg, Log: log, checks: map[string]func(context.Context) error{}}
+	g := &Gateway{Config: cfg, Log: log, checks: map[string]func(context.Context) error{}, Metrics: metrics.New()}
 	set := o.rules
 	if set == nil {
 		lex, err := matcher.LoadLexicon(matcher.LexiconFiles{
@@ -123,7 +136,20 @@ func New(ctx context.Context, cfg *config.Config, log *zap.Logger, opts ...Optio
 	for t, p := range cfg.Decision.Tables {
 		ecfg.TablePolicy[t] = rules.Policy(p)
 	}
-	g.Engine = rules.NewEngine(set, idx, ecfg, o.engine...)
+	// "Ignore and Save" tokens: the engine verifies them for the webhook (gateway/checkapi.go).
+	overrides, err := g.overrides()
+	if err != nil {
+		return nil, err
+	}
+	acts, err := g.prepareActions(ctx, &o) // exceptions list and follow-ups (gateway/actions.go)
+	if err != nil {
+		return nil, err
+	}
+	engineOpts := o.engine
+	if overrides != nil {
+		engineOpts = append([]rules.Option{rules.WithOverride(overrides)}, engineOpts...)
+	}
+	g.Engine = rules.NewEngine(set, idx, ecfg, engineOpts...)
 
 	apps := map[string]bool{}
 	for _, u := range cfg.Webhook.ApplicationUsers {
@@ -148,6 +174,15 @@ func New(ctx context.Context, cfg *config.Config, log *zap.Logger, opts ...Optio
 		return c.JSON(http.StatusOK, map[string]string{"status": "ok"})
 	})
 	g.Echo.GET("/readyz", g.ready)
+	if err := g.wireCheckAPI(overrides); err != nil {
+		return nil, err
+	}
+	if err := g.wireGovernance(ctx); err != nil {
+		return nil, err
+	}
+	if err := g.wireActions(acts); err != nil {
+		return nil, err
+	}
 	return g, nil
 }
 
@@ -195,6 +230,16 @@ func (g *Gateway) Close() error {
 func (g *Gateway) ready(c echo.Context) error {
 	ctx, cancel := context.WithTimeout(c.Request().Context(), time.Second)
 	defer cancel()
+	ok, status := g.Readiness(ctx)
+	if !ok {
+		return c.JSON(http.StatusServiceUnavailable, map[string]any{"status": "unavailable", "dependencies": status})
+	}
+	return c.JSON(http.StatusOK, map[string]any{"status": "ok", "dependencies": status})
+}
+
+// Readiness runs every dependency check: ok when all pass, and each dependency's status
+// ("ok" or "unavailable"). /readyz and the admin dashboard report it.
+func (g *Gateway) Readiness(ctx context.Context) (bool, map[string]string) {
 	g.mu.Lock()
 	checks := make(map[string]func(context.Context) error, len(g.checks))
 	for k, v := range g.checks {
@@ -212,10 +257,7 @@ func (g *Gateway) ready(c echo.Context) error {
 			status[name] = "ok"
 		}
 	}
-	if !ok {
-		return c.JSON(http.StatusServiceUnavailable, map[string]any{"status": "unavailable", "dependencies": status})
-	}
-	return c.JSON(http.StatusOK, map[string]any{"status": "ok", "dependencies": status})
+	return ok, status
 }
 
 func (g *Gateway) buildIndex(ctx context.Context) (Index, error) {

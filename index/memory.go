@@ -10,25 +10,24 @@ import (
 	"github.com/dedupegate/dedupegate/rules"
 )
 
-// Writer keeps an index up to date with committed changes.
-type Writer interface {
-	// Upsert files rec under keys, replacing whatever it was filed under before.
-	Upsert(ctx context.Context, rec matcher.Record, keys []string) error
-	// Delete removes a record and its keys.
-	Delete(ctx context.Context, entity, id string) error
-}
-
 var (
 	_ rules.Index = (*Memory)(nil)
 	_ Writer      = (*Memory)(nil)
+	_ BatchWriter = (*Memory)(nil)
+	_ Settler     = (*Memory)(nil)
+	_ Watermarks  = (*Memory)(nil)
+	_ Enumerator  = (*Memory)(nil)
 )
 
-// Memory is the in-process index. It is safe for concurrent use.
+// Memory is the in-process index: the same behaviour as the Redis index, held in maps and
+// lost on restart. It is safe for concurrent use.
 type Memory struct {
 	mu      sync.RWMutex
 	keys    map[string]map[string]struct{} // key → record refs ("entity/id")
 	records map[string]memRecord           // ref → record
 	res     map[string]reservation         // strong key → holder
+	marks   map[string]time.Time           // table → sync watermark
+	resOps  int                            // reservations since the last sweep of expired ones
 	now     func() time.Time
 }
 
@@ -48,29 +47,42 @@ func NewMemory() *Memory {
 		keys:    map[string]map[string]struct{}{},
 		records: map[string]memRecord{},
 		res:     map[string]reservation{},
+		marks:   map[string]time.Time{},
 		now:     time.Now,
 	}
 }
 
 func ref(entity, id string) string { return entity + "/" + id }
 
-// Lookup implements rules.Index.
+// Lookup implements rules.Index: the records filed under q.Keys (at most q.PerKeyLimit per
+// key when positive, each record once) and q's reservations, all or nothing: when another
+// holder has any of q.Reserve, those keys are reported and none is claimed.
 func (m *Memory) Lookup(ctx context.Context, q rules.Lookup) (rules.LookupResult, error) {
 	if err := ctx.Err(); err != nil {
 		return rules.LookupResult{}, err
 	}
 	var out rules.LookupResult
 	if len(q.Reserve) > 0 {
+		if q.Holder == "" {
+			return rules.LookupResult{}, ErrNoHolder
+		}
+		ttl := q.TTL
+		if ttl <= 0 {
+			ttl = DefaultReservationTTL
+		}
 		m.mu.Lock()
 		now := m.now()
 		for _, k := range q.Reserve {
-			r, ok := m.res[k]
-			if ok && r.holder != q.Holder && now.Before(r.expires) {
+			if r, ok := m.res[k]; ok && r.holder != q.Holder && now.Before(r.expires) {
 				out.Conflicts = append(out.Conflicts, k)
-				continue
 			}
-			m.res[k] = reservation{holder: q.Holder, expires: now.Add(q.TTL)}
 		}
+		if len(out.Conflicts) == 0 {
+			for _, k := range q.Reserve {
+				m.res[k] = reservation{holder: q.Holder, expires: now.Add(ttl)}
+			}
+		}
+		m.sweepLocked(now, len(q.Reserve))
 		m.mu.Unlock()
 	}
 	m.mu.RLock()
@@ -97,8 +109,26 @@ func (m *Memory) Lookup(ctx context.Context, q rules.Lookup) (rules.LookupResult
 	return out, nil
 }
 
-// Release implements rules.Index.
+// sweepLocked drops expired reservations now and then, so that the map does not grow with
+// every create ever checked. m.mu must be held for writing.
+func (m *Memory) sweepLocked(now time.Time, n int) {
+	m.resOps += n
+	if m.resOps < 1024 || m.resOps < len(m.res) {
+		return
+	}
+	m.resOps = 0
+	for k, r := range m.res {
+		if !now.Before(r.expires) {
+			delete(m.res, k)
+		}
+	}
+}
+
+// Release implements rules.Index: it drops the reservations of keys that holder holds.
 func (m *Memory) Release(ctx context.Context, keys []string, holder string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for _, k := range keys {
@@ -109,26 +139,74 @@ func (m *Memory) Release(ctx context.Context, keys []string, holder string) erro
 	return nil
 }
 
-// Upsert implements Writer.
-func (m *Memory) Upsert(ctx context.Context, rec matcher.Record, keys []string) error {
+// Settle implements Settler.
+func (m *Memory) Settle(ctx context.Context, keys []string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	for _, k := range keys {
+		delete(m.res, k)
+	}
+	return nil
+}
+
+// Upsert implements Writer.
+func (m *Memory) Upsert(ctx context.Context, rec matcher.Record, keys []string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := CheckRecord(rec); err != nil {
+		return err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.upsertLocked(rec, keys)
+	return nil
+}
+
+// UpsertBatch implements BatchWriter.
+func (m *Memory) UpsertBatch(ctx context.Context, entries []Entry) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	for _, e := range entries {
+		if err := CheckRecord(e.Record); err != nil {
+			return err
+		}
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, e := range entries {
+		m.upsertLocked(e.Record, e.Keys)
+	}
+	return nil
+}
+
+func (m *Memory) upsertLocked(rec matcher.Record, keys []string) {
 	r := ref(rec.Entity, rec.ID)
 	m.unfile(r)
+	filed := make([]string, 0, len(keys))
 	for _, k := range keys {
 		set := m.keys[k]
 		if set == nil {
 			set = map[string]struct{}{}
 			m.keys[k] = set
 		}
-		set[r] = struct{}{}
+		if _, dup := set[r]; !dup {
+			set[r] = struct{}{}
+			filed = append(filed, k)
+		}
 	}
-	m.records[r] = memRecord{rec: cloneRecord(rec), keys: append([]string(nil), keys...)}
-	return nil
+	m.records[r] = memRecord{rec: cloneRecord(rec), keys: filed}
 }
 
 // Delete implements Writer.
 func (m *Memory) Delete(ctx context.Context, entity, id string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.unfile(ref(entity, id))
@@ -149,11 +227,68 @@ func (m *Memory) unfile(r string) {
 	delete(m.records, r)
 }
 
+// Watermark implements Watermarks.
+func (m *Memory) Watermark(ctx context.Context, table string) (time.Time, error) {
+	if err := ctx.Err(); err != nil {
+		return time.Time{}, err
+	}
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	return m.marks[table], nil
+}
+
+// SetWatermark implements Watermarks.
+func (m *Memory) SetWatermark(ctx context.Context, table string, t time.Time) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.marks[table] = t.UTC()
+	return nil
+}
+
+// IDs implements Enumerator.
+func (m *Memory) IDs(ctx context.Context, entity string, fn func(ids []string) error) error {
+	m.mu.RLock()
+	var ids []string
+	for _, r := range m.records {
+		if r.rec.Entity == entity {
+			ids = append(ids, r.rec.ID)
+		}
+	}
+	m.mu.RUnlock()
+	for len(ids) > 0 {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		n := min(len(ids), 1000)
+		if err := fn(ids[:n]); err != nil {
+			return err
+		}
+		ids = ids[n:]
+	}
+	return nil
+}
+
 // Len returns the number of records held.
 func (m *Memory) Len() int {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	return len(m.records)
+}
+
+// Reservations returns the number of unexpired strong-key reservations (the metrics gauge).
+func (m *Memory) Reservations() int {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	now, n := m.now(), 0
+	for _, r := range m.res {
+		if now.Before(r.expires) {
+			n++
+		}
+	}
+	return n
 }
 
 func cloneRecord(r matcher.Record) matcher.Record {

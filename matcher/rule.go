@@ -2,109 +2,525 @@ package matcher
 
 import (
 	"fmt"
+	"math"
 	"strings"
 )
 
-// PLACEHOLDER IMPLEMENTATION: the matching-engine issue replaces the internals of this file
-// (normalisers, comparators, nicknames, phonetics). The exported API is the contract the rules
-// engine and the index rely on.
-
-// Lexicon holds the reference data comparators use (nicknames, company legal suffixes).
-type Lexicon struct{}
+// MaxFields caps the fields of one rule (Score keeps per-field state on the stack).
+const MaxFields = 32
 
 // Rule is a compiled RuleSpec, safe for concurrent use.
 type Rule struct {
-	spec RuleSpec
+	spec     RuleSpec
+	lex      *Lexicon
+	fields   []field
+	keys     []compiledKey
+	evidence bool
+	region   string
+	cache    *candidateCache
+	// first and last are the indexes of the firstname and lastname fields for the swapped-name
+	// check, or -1.
+	first, last int
 }
 
-// Compile checks a spec and prepares it for scoring. lex may be nil.
+// field is a compiled FieldSpec.
+type field struct {
+	spec     FieldSpec
+	kind     kind
+	candAttr string
+	label    string
+	weight   float64
+	penalty  float64
+	floor    float64
+	ph       *placeholderSet
+}
+
+type compiledKey struct {
+	label string
+	parts []compiledPart
+}
+
+type compiledPart struct {
+	field     int
+	transform string
+}
+
+// SpecError is one problem in a RuleSpec. Path locates it inside the spec in the rules file's
+// terms ("fields[2].comparator", "blocking[0][1]").
+type SpecError struct {
+	Path string
+	Msg  string
+}
+
+func (e *SpecError) Error() string {
+	if e.Path == "" {
+		return e.Msg
+	}
+	return e.Path + ": " + e.Msg
+}
+
+// SpecErrors is every problem Compile found in one spec.
+type SpecErrors []*SpecError
+
+func (es SpecErrors) Error() string {
+	parts := make([]string, len(es))
+	for i, e := range es {
+		parts[i] = e.Error()
+	}
+	return strings.Join(parts, "; ")
+}
+
+// keyTransforms are the transforms a KeyPart may name, with the comparators they apply to
+// (nil: any).
+var keyTransforms = map[string][]kind{
+	"value":    nil,
+	"phonetic": {kFirstName, kLastName, kPersonName, kCompany, kNormalized, kJaroWinkler, kLevenshtein, kDamerau},
+	"initial":  nil,
+	"year":     {kDate},
+	"nickname": {kFirstName},
+	"digits":   {kPhone},
+	"local":    {kEmail},
+	"token":    nil,
+}
+
+// KeyTransforms returns the transform names a KeyPart accepts.
+func KeyTransforms() []string { return sortedKeys(keyTransforms) }
+
+// Compile checks a spec and prepares it for scoring. lex may be nil (the built-in lexicon).
+// Every problem is reported, as SpecErrors.
 func Compile(spec RuleSpec, lex *Lexicon) (*Rule, error) {
+	var errs SpecErrors
+	bad := func(path, format string, args ...any) {
+		errs = append(errs, &SpecError{Path: path, Msg: fmt.Sprintf(format, args...)})
+	}
 	if spec.Name == "" {
-		return nil, fmt.Errorf("rule has no name")
+		bad("name", "rule has no name")
+	}
+	if spec.Entity == "" {
+		bad("table", "rule has no table")
 	}
 	if spec.CandidateEntity == "" {
 		spec.CandidateEntity = spec.Entity
 	}
-	return &Rule{spec: spec}, nil
+	switch spec.Scoring {
+	case "":
+		spec.Scoring = ScoringWeighted
+	case ScoringWeighted, ScoringEvidence:
+	default:
+		bad("scoring", "unknown scoring %q (want %s or %s)", spec.Scoring, ScoringWeighted, ScoringEvidence)
+	}
+	if len(spec.Fields) == 0 {
+		bad("fields", "rule compares no fields")
+	}
+	if len(spec.Fields) > MaxFields {
+		bad("fields", "rule has %d fields, at most %d are allowed", len(spec.Fields), MaxFields)
+	}
+	lex = lex.orBuiltin()
+	r := &Rule{lex: lex, evidence: spec.Scoring == ScoringEvidence, first: -1, last: -1}
+	if spec.DefaultRegion != "" {
+		reg := strings.ToUpper(strings.TrimSpace(spec.DefaultRegion))
+		if !validRegion(reg) {
+			bad("default_region", "%q is not an ISO 3166 region with a phone numbering plan", spec.DefaultRegion)
+		}
+		spec.DefaultRegion = reg
+		r.region = reg
+	} else {
+		r.region = lex.DefaultRegion()
+	}
+	base := newPlaceholderSet(spec.Placeholders, r.region)
+	byAttr := map[string]int{}
+	for i, fs := range spec.Fields {
+		p := fmt.Sprintf("fields[%d]", i)
+		k, ok := parseComparator(fs.Comparator)
+		if !ok {
+			if fs.Comparator == "" {
+				bad(p+".comparator", "missing comparator (one of %s)", strings.Join(Comparators(), ", "))
+			} else {
+				bad(p+".comparator", "unknown comparator %q (one of %s)", fs.Comparator, strings.Join(Comparators(), ", "))
+			}
+		}
+		if fs.Attr == "" {
+			bad(p+".attr", "missing attribute name")
+		} else if j, dup := byAttr[fs.Attr]; dup {
+			bad(p+".attr", "attribute %q is already compared by fields[%d]", fs.Attr, j)
+		} else {
+			byAttr[fs.Attr] = i
+		}
+		if fs.Weight < 0 || math.IsNaN(fs.Weight) || math.IsInf(fs.Weight, 0) {
+			bad(p+".weight", "must be a non-negative number")
+		}
+		if fs.Penalty < 0 || math.IsNaN(fs.Penalty) || math.IsInf(fs.Penalty, 0) {
+			bad(p+".penalty", "must be a non-negative number (the points a disagreement subtracts)")
+		}
+		if fs.Floor < 0 || fs.Floor >= 1 || math.IsNaN(fs.Floor) {
+			bad(p+".floor", "must be in [0,1)")
+		}
+		if fs.MinSimilarity < 0 || fs.MinSimilarity > 1 || math.IsNaN(fs.MinSimilarity) {
+			bad(p+".min_similarity", "must be in [0,1]")
+		}
+		if fs.ProviderRules && k != kEmail {
+			bad(p+".provider_rules", "only applies to the email comparator")
+		}
+		f := field{spec: fs, kind: k, candAttr: fs.CandidateAttr, label: fs.Label}
+		if f.candAttr == "" {
+			f.candAttr = fs.Attr
+		}
+		if f.label == "" {
+			f.label = attrLabel(fs.Attr)
+		}
+		info := comparators[k]
+		f.floor = fs.Floor
+		if f.floor == 0 {
+			f.floor = info.floor
+		}
+		f.weight = fs.Weight
+		f.penalty = fs.Penalty
+		if f.weight == 0 {
+			if r.evidence {
+				f.weight = info.weight
+			} else {
+				f.weight = 1
+			}
+		}
+		f.ph = base.withField(fs.Placeholders, k, r.region)
+		r.fields = append(r.fields, f)
+		switch k {
+		case kFirstName:
+			if r.first == -1 {
+				r.first = i
+			} else {
+				r.first = -2
+			}
+		case kLastName:
+			if r.last == -1 {
+				r.last = i
+			} else {
+				r.last = -2
+			}
+		}
+	}
+	if r.first < 0 || r.last < 0 || spec.NoNameSwap {
+		r.first, r.last = -1, -1
+	}
+	if spec.Scoring == ScoringEvidence && (math.IsNaN(spec.Prior) || math.IsInf(spec.Prior, 0)) {
+		bad("prior", "must be a number")
+	}
+	if spec.ExplainMin < 0 || spec.ExplainMin > 1 {
+		bad("explain_min", "must be in [0,1]")
+	}
+	// Keys: the composite ones, then one per Blocking field.
+	for i, ks := range spec.Keys {
+		p := fmt.Sprintf("blocking[%d]", i)
+		if len(ks.Parts) == 0 {
+			bad(p, "key has no parts")
+			continue
+		}
+		ck := compiledKey{}
+		ok := true
+		for j, kp := range ks.Parts {
+			pp := fmt.Sprintf("%s[%d]", p, j)
+			fi, found := byAttr[kp.Attr]
+			if !found {
+				bad(pp, "attribute %q is not one of the rule's fields", kp.Attr)
+				ok = false
+				continue
+			}
+			tr := kp.Transform
+			if tr == "" {
+				tr = "value"
+			}
+			kinds, known := keyTransforms[tr]
+			if !known {
+				bad(pp, "unknown transform %q (one of %s)", kp.Transform, strings.Join(KeyTransforms(), ", "))
+				ok = false
+				continue
+			}
+			if kinds != nil && fi < len(r.fields) && !hasKind(kinds, r.fields[fi].kind) {
+				bad(pp, "transform %q does not apply to the %s comparator", tr, comparators[r.fields[fi].kind].name)
+				ok = false
+				continue
+			}
+			ck.parts = append(ck.parts, compiledPart{field: fi, transform: tr})
+		}
+		if !ok {
+			continue
+		}
+		ck.label = ks.Name
+		if ck.label == "" {
+			ck.label = r.keyLabel(ck.parts)
+		}
+		r.keys = append(r.keys, ck)
+	}
+	for i, f := range r.fields {
+		if f.spec.Blocking {
+			parts := []compiledPart{{field: i, transform: "value"}}
+			r.keys = append(r.keys, compiledKey{label: r.keyLabel(parts), parts: parts})
+		}
+	}
+	if len(errs) > 0 {
+		return nil, errs
+	}
+	size := spec.CandidateCache
+	if size == 0 {
+		size = DefaultCandidateCache
+	}
+	r.cache = newCandidateCache(size)
+	r.spec = spec
+	return r, nil
 }
 
-// Spec returns the spec the rule was compiled from.
+func hasKind(ks []kind, k kind) bool {
+	for _, x := range ks {
+		if x == k {
+			return true
+		}
+	}
+	return false
+}
+
+// Spec returns the spec the rule was compiled from, with defaults applied.
 func (r *Rule) Spec() RuleSpec { return r.spec }
 
 // Prepared is a record normalised once for one rule, reused across all comparisons of a check.
 type Prepared struct {
 	Record Record
-	vals   []string // per field, normalised
+	vals   []value
 }
 
 // Prepare normalises the record being checked (its attributes are read by FieldSpec.Attr).
 func (r *Rule) Prepare(rec Record) *Prepared { return r.prepare(rec, false) }
 
-// PrepareCandidate normalises a candidate (attributes read by FieldSpec.CandidateAttr).
-func (r *Rule) PrepareCandidate(rec Record) *Prepared { return r.prepare(rec, true) }
+// PrepareCandidate normalises a candidate (attributes read by FieldSpec.CandidateAttr). A
+// candidate with an id is kept in the rule's cache and reused while the values the rule reads
+// are unchanged. The result must be treated as read-only.
+func (r *Rule) PrepareCandidate(rec Record) *Prepared {
+	if r.cache == nil || rec.ID == "" {
+		return r.prepare(rec, true)
+	}
+	key := rec.Entity + "/" + rec.ID
+	fp := r.cache.fingerprint(r, rec)
+	if p := r.cache.get(key, fp); p != nil {
+		return p
+	}
+	p := r.prepare(rec, true)
+	r.cache.put(key, fp, p)
+	return p
+}
 
 func (r *Rule) prepare(rec Record, cand bool) *Prepared {
-	p := &Prepared{Record: rec, vals: make([]string, len(r.spec.Fields))}
-	for i, f := range r.spec.Fields {
-		a := f.Attr
-		if cand && f.CandidateAttr != "" {
-			a = f.CandidateAttr
+	p := &Prepared{Record: rec, vals: make([]value, len(r.fields))}
+	region := r.region
+	if r.spec.CountryAttr != "" {
+		if reg := regionFor(rec.Attrs[r.spec.CountryAttr]); reg != "" {
+			region = reg
 		}
-		p.vals[i] = strings.ToLower(strings.TrimSpace(rec.Attrs[a]))
+	}
+	for i := range r.fields {
+		f := &r.fields[i]
+		a := f.spec.Attr
+		if cand {
+			a = f.candAttr
+		}
+		if raw, ok := rec.Attrs[a]; ok {
+			p.vals[i] = f.prepareValue(r.lex, raw, region)
+		}
 	}
 	return p
 }
 
-// BlockingKeys returns the index keys under which candidates for p are filed.
-func (r *Rule) BlockingKeys(p *Prepared) []string {
-	var keys []string
-	for i, f := range r.spec.Fields {
-		if f.Blocking && p.vals[i] != "" {
-			keys = append(keys, r.spec.CandidateEntity+"|"+f.Attr+"|"+p.vals[i])
+// Score compares the checked record a with candidate b. Both must come from this rule's
+// Prepare/PrepareCandidate. Fields and Reasons are filled when the score reaches the spec's
+// ExplainMin.
+func (r *Rule) Score(a, b *Prepared) Result { return r.score(a, b, false) }
+
+// Explain is Score with Fields and Reasons always filled.
+func (r *Rule) Explain(a, b *Prepared) Result { return r.score(a, b, true) }
+
+func (r *Rule) score(a, b *Prepared, force bool) Result {
+	var sims [MaxFields]float64
+	var notes [MaxFields]note
+	var present [MaxFields]bool
+	n := len(r.fields)
+	if len(a.vals) != n || len(b.vals) != n {
+		return Result{}
+	}
+	failed := false
+	for i := range r.fields {
+		f := &r.fields[i]
+		va, vb := &a.vals[i], &b.vals[i]
+		if va.blank() || vb.blank() {
+			if f.spec.Required {
+				failed = true
+			}
+			continue
+		}
+		present[i] = true
+		sims[i], notes[i] = f.compare(r.lex, va, vb)
+	}
+	swapped := false
+	if r.first >= 0 && present[r.first] && present[r.last] && sims[r.first]+sims[r.last] < 1.9 {
+		fa, la := &a.vals[r.first], &a.vals[r.last]
+		fb, lb := &b.vals[r.first], &b.vals[r.last]
+		s1, _ := nameTokenSim(r.lex, fa.alt, lb.alt)
+		s2, _ := nameTokenSim(r.lex, la.alt, fb.alt)
+		// Both names entered the wrong way round, or one name typed into the other's field
+		// (the other then compares as different).
+		if (s1 >= 0.85 && s2 >= 0.85 || s1 >= 0.95 || s2 >= 0.95) && s1+s2 > sims[r.first]+sims[r.last]+0.2 {
+			swapped = true
+			sims[r.first], sims[r.last] = s1*0.97, s2*0.97
+			notes[r.first], notes[r.last] = noteSwapped, noteSwapped
+			for _, i := range [2]int{r.first, r.last} {
+				if sims[i] < r.fields[i].floor {
+					notes[i] = noteDifferent
+				}
+			}
 		}
 	}
-	return keys
-}
-
-// StrongKeys returns the keys of p's exact identifiers, reserved against concurrent creates.
-func (r *Rule) StrongKeys(p *Prepared) []string {
-	var keys []string
-	for i, f := range r.spec.Fields {
-		if f.Strong && p.vals[i] != "" {
-			keys = append(keys, r.spec.CandidateEntity+"|"+f.Attr+"|"+p.vals[i])
+	for i := range r.fields {
+		f := &r.fields[i]
+		if f.spec.Required && present[i] && sims[i] < f.spec.MinSimilarity {
+			failed = true
 		}
 	}
-	return keys
-}
-
-// IndexKeys returns the keys under which rec, a row of the rule's candidate table, is filed.
-func (r *Rule) IndexKeys(rec Record) []string {
-	return r.BlockingKeys(r.PrepareCandidate(rec))
-}
-
-// Score compares the checked record a with candidate b.
-func (r *Rule) Score(a, b *Prepared) Result {
-	var res Result
-	var total, weights float64
-	for i, f := range r.spec.Fields {
-		w := f.Weight
-		if w == 0 {
-			w = 1
-		}
-		sim := 0.0
-		if a.vals[i] != "" && a.vals[i] == b.vals[i] {
-			sim = 1
-			res.Reasons = append(res.Reasons, f.Attr+" equal")
-		}
-		if f.Required && sim < f.MinSimilarity {
-			return Result{Fields: res.Fields}
-		}
-		res.Fields = append(res.Fields, FieldResult{Attr: f.Attr, Similarity: sim})
-		total += w * sim
-		weights += w
+	score := 0.0
+	if !failed {
+		score = r.combine(sims[:n], present[:n])
 	}
-	if weights > 0 {
-		res.Score = total / weights
+	res := Result{Score: score}
+	if force || score >= r.spec.ExplainMin {
+		r.explain(&res, a, b, sims[:n], notes[:n], present[:n], swapped)
 	}
 	return res
+}
+
+// combine turns field similarities into the rule's score.
+func (r *Rule) combine(sims []float64, present []bool) float64 {
+	if !r.evidence {
+		total, weights := 0.0, 0.0
+		for i := range r.fields {
+			if !present[i] {
+				continue
+			}
+			total += r.fields[i].weight * sims[i]
+			weights += r.fields[i].weight
+		}
+		if weights == 0 {
+			return 0
+		}
+		return total / weights
+	}
+	points := r.spec.Prior
+	for i := range r.fields {
+		if present[i] {
+			points += r.fields[i].points(sims[i])
+		}
+	}
+	return 1 / (1 + math.Exp2(-points))
+}
+
+// points is a field's evidence for similarity s: -penalty below the floor, then linear from 0
+// at the floor to +weight at 1.
+func (f *field) points(s float64) float64 {
+	if s >= 1 {
+		return f.weight
+	}
+	if s < f.floor {
+		return -f.penalty
+	}
+	return f.weight * (s - f.floor) / (1 - f.floor)
+}
+
+// Points returns the evidence points field i of the rule gives a similarity (for tools and
+// documentation); 0 for an index out of range.
+func (r *Rule) Points(i int, similarity float64) float64 {
+	if i < 0 || i >= len(r.fields) {
+		return 0
+	}
+	return r.fields[i].points(similarity)
+}
+
+func (r *Rule) explain(res *Result, a, b *Prepared, sims []float64, notes []note, present []bool, swapped bool) {
+	res.Fields = make([]FieldResult, 0, len(r.fields))
+	var pos, neg []string
+	if swapped {
+		pos = append(pos, "first and last name swapped")
+	}
+	for i := range r.fields {
+		f := &r.fields[i]
+		if !present[i] {
+			continue
+		}
+		res.Fields = append(res.Fields, FieldResult{Attr: f.spec.Attr, Similarity: round3(sims[i]), Note: noteCodes[notes[i]]})
+		if notes[i] == noteSwapped {
+			continue // said once, as "first and last name swapped"
+		}
+		if notes[i] == noteDifferent {
+			neg = append(neg, f.label+" differs")
+			continue
+		}
+		pos = append(pos, reason(f, &a.vals[i], &b.vals[i], notes[i]))
+	}
+	res.Reasons = append(pos, neg...)
+}
+
+// reason renders one agreeing field as a short phrase. Values are personal data: callers that
+// log reasons must not (the webhook logs never print them).
+func reason(f *field, a, b *value, n note) string {
+	pair := func(why string) string {
+		return fmt.Sprintf("%s %s ~ %s (%s)", f.label, a.raw, b.raw, why)
+	}
+	switch n {
+	case noteEqual:
+		return f.label + " equal"
+	case noteNormalised:
+		return f.label + " equal after normalisation"
+	case noteNickname:
+		return pair("nickname")
+	case noteInitial:
+		return pair("initial")
+	case notePhonetic:
+		return pair("sounds alike")
+	case notePartOf:
+		return pair("one contains the other")
+	case noteWordOrder:
+		return pair("same words, different order")
+	case noteSameMailbox:
+		return pair("same mailbox, different domain")
+	case noteLocalNumber:
+		return f.label + " equal without country or area code"
+	case noteOneDigit:
+		return pair("one character differs")
+	case noteOneDay:
+		return pair("one day apart")
+	case noteDayMonth:
+		return pair("day and month swapped")
+	case noteHouseNumber:
+		return pair("same street, different number")
+	case noteUnit:
+		return pair("same building, different unit")
+	case noteDateParts:
+		return pair("two of year, month and day agree")
+	}
+	return pair("similar")
+}
+
+func round3(f float64) float64 { return math.Round(f*1000) / 1000 }
+
+// attrLabels are the explanation names of common Dataverse attributes.
+var attrLabels = map[string]string{
+	"firstname": "first name", "lastname": "last name", "middlename": "middle name",
+	"fullname": "name", "yomifullname": "name", "name": "name", "companyname": "company",
+	"emailaddress1": "email", "emailaddress2": "email 2", "emailaddress3": "email 3",
+	"telephone1": "phone", "telephone2": "phone 2", "telephone3": "phone 3",
+	"mobilephone": "mobile", "fax": "fax", "birthdate": "birth date",
+	"governmentid": "government id", "address1_line1": "address", "address1_line2": "address line 2",
+	"address1_city": "city", "address1_postalcode": "postcode", "address1_stateorprovince": "state",
+	"address1_country": "country", "websiteurl": "website", "accountnumber": "account number",
+}
+
+func attrLabel(attr string) string {
+	if l, ok := attrLabels[attr]; ok {
+		return l
+	}
+	return strings.ReplaceAll(attr, "_", " ")
 }

@@ -72,7 +72,7 @@ func (f fallbackFunc) Candidates(ctx context.Context, rs []*rules.Rule, r matche
 
 func TestDecide(t *testing.T) {
 	dup := rec("Robert", "Smith", "Robert.Smith@example.com")
-	near := rec("Roberta", "Smith", "robert.smith@example.com") // email + last name: 0.8
+	near := rec("Jane", "Smith", "robert.smith@example.com")    // email + last name: 0.8
 	weak := rec("Robert", "Smith", "other@example.com")         // names only: 0.4
 	emailOnly := rec("Jane", "Doe", "robert.smith@example.com") // 0.6: warn level
 	tests := []struct {

@@ -1,0 +1,439 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"net/url"
+	"os"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Markers in a payload template, overwritten per request: the correlation, request and
+// operation ids (so that every request is a distinct save, with its own reservation holder)
+// and, for a new person, part of the email (so that a new person is new every time, even when
+// the template comes round again).
+const (
+	markCorr  = "cccccccc-cccc-4ccc-8ccc-cccccccccccc"
+	markReq   = "rrrrrrrr-rrrr-4rrr-8rrr-rrrrrrrrrrrr"
+	markOp    = "oooooooo-oooo-4ooo-8ooo-oooooooooooo"
+	markEmail = "eeeeeeeeee"
+)
+
+// template is one payload with the offsets of its markers.
+type template struct {
+	body    []byte
+	offsets [][2]int // offset, marker kind (0 corr, 1 req, 2 op, 3 email)
+	dup     bool
+}
+
+func newTemplate(rec []byte, dup bool) template {
+	t := template{body: rec, dup: dup}
+	for kind, m := range []string{markCorr, markReq, markOp, markEmail} {
+		for off := 0; ; {
+			i := bytes.Index(rec[off:], []byte(m))
+			if i < 0 {
+				break
+			}
+			t.offsets = append(t.offsets, [2]int{off + i, kind})
+			off += i + len(m)
+		}
+	}
+	return t
+}
+
+// render copies the template with fresh ids for request n.
+func (t template) render(n uint64) []byte {
+	b := slices.Clone(t.body)
+	for _, o := range t.offsets {
+		var s string
+		switch o[1] {
+		case 3:
+			s = fmt.Sprintf("%010d", n%10_000_000_000)
+		default:
+			s = fmt.Sprintf("%08x-%04x-4%03x-8%03x-%012x", uint32(n), uint16(n>>32), o[1], (n>>48)&0xfff, (n*0x9e3779b97f4a7c15)&(1<<48-1))
+		}
+		copy(b[o[0]:], s)
+	}
+	return b
+}
+
+// templates builds count payloads: dupShare of them re-entries of indexed people (0..n-1),
+// the rest new people.
+func templates(gen people, n, count int, dupShare float64, seed uint64) []template {
+	r := rand.New(rand.NewPCG(seed, 99))
+	out := make([]template, count)
+	user := "75c2dd85-e89e-e711-8122-000d3aa2331c"
+	for k := range out {
+		if r.Float64() < dupShare {
+			rec := gen.duplicate(r.IntN(n), uint64(k))
+			out[k] = newTemplate(payload(rec, user), true)
+			continue
+		}
+		rec := gen.person(n + 1 + r.IntN(1<<30))
+		rec.ID = ""
+		delete(rec.Attrs, "fullname")
+		if e, ok := rec.Attrs["emailaddress1"]; ok {
+			at := strings.IndexByte(e, '@')
+			rec.Attrs["emailaddress1"] = e[:at] + "." + markEmail + e[at:]
+		}
+		out[k] = newTemplate(payload(rec, user), false)
+	}
+	return out
+}
+
+// result is one request's outcome.
+type result struct {
+	lat     time.Duration
+	outcome byte // a allow, w warn, b block, e error
+}
+
+type phase struct {
+	name    string
+	target  string
+	results []result
+	elapsed time.Duration
+}
+
+type driver struct {
+	client *http.Client
+	secret string
+	tpl    []template
+	seq    atomic.Uint64
+}
+
+// do sends one payload and classifies the answer.
+func (d *driver) do(ctx context.Context, u string) result {
+	n := d.seq.Add(1)
+	body := d.tpl[int(n)%len(d.tpl)].render(n)
+	start := time.Now()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, bytes.NewReader(body))
+	if err != nil {
+		return result{outcome: 'e'}
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("x-dedupegate-secret", d.secret)
+	resp, err := d.client.Do(req)
+	if err != nil {
+		return result{lat: time.Since(start), outcome: 'e'}
+	}
+	rb, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	lat := time.Since(start)
+	switch {
+	case resp.StatusCode == http.StatusConflict && bytes.Contains(rb, []byte(`"result":"block"`)):
+		return result{lat, 'b'}
+	case resp.StatusCode == http.StatusOK && bytes.Contains(rb, []byte(`"result":"warn"`)):
+		return result{lat, 'w'}
+	case resp.StatusCode == http.StatusOK:
+		return result{lat, 'a'}
+	}
+	return result{lat, 'e'}
+}
+
+// fixedRate sends rate requests per second for dur, open loop: request i is due at
+// start+i/rate whatever happened to the others, and its latency counts from when it was due,
+// so that a stall shows in the percentiles instead of slowing the sender down.
+func (d *driver) fixedRate(ctx context.Context, u string, rate int, dur time.Duration) phase {
+	total := int(dur.Seconds() * float64(rate))
+	interval := time.Second / time.Duration(rate)
+	jobs := make(chan time.Time, total)
+	out := make([]result, total)
+	var idx atomic.Int64
+	var wg sync.WaitGroup
+	for w := 0; w < 128; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for due := range jobs {
+				r := d.do(ctx, u)
+				r.lat = time.Since(due)
+				out[idx.Add(1)-1] = r
+			}
+		}()
+	}
+	start := time.Now()
+	for i := 0; i < total && ctx.Err() == nil; i++ {
+		due := start.Add(time.Duration(i) * interval)
+		if w := time.Until(due); w > 0 {
+			time.Sleep(w)
+		}
+		jobs <- due
+	}
+	close(jobs)
+	wg.Wait()
+	return phase{results: out[:idx.Load()], elapsed: time.Since(start)}
+}
+
+// closedLoop keeps conns requests in flight for dur: the peak throughput.
+func (d *driver) closedLoop(ctx context.Context, u string, conns int, dur time.Duration) phase {
+	var mu sync.Mutex
+	var all []result
+	var wg sync.WaitGroup
+	start := time.Now()
+	end := start.Add(dur)
+	for w := 0; w < conns; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			local := make([]result, 0, 4096)
+			for time.Now().Before(end) && ctx.Err() == nil {
+				local = append(local, d.do(ctx, u))
+			}
+			mu.Lock()
+			all = append(all, local...)
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	return phase{results: all, elapsed: time.Since(start)}
+}
+
+type stats struct {
+	n, ok, allow, warn, block, errs int
+	rps                             float64
+	p50, p90, p99, max              time.Duration
+}
+
+func summarize(p phase) stats {
+	s := stats{n: len(p.results)}
+	lats := make([]time.Duration, 0, len(p.results))
+	for _, r := range p.results {
+		switch r.outcome {
+		case 'a':
+			s.allow++
+		case 'w':
+			s.warn++
+		case 'b':
+			s.block++
+		default:
+			s.errs++
+			continue
+		}
+		lats = append(lats, r.lat)
+	}
+	s.ok = len(lats)
+	s.rps = float64(s.ok) / p.elapsed.Seconds()
+	if len(lats) > 0 {
+		slices.Sort(lats)
+		q := func(f float64) time.Duration { return lats[min(len(lats)-1, int(f*float64(len(lats))))] }
+		s.p50, s.p90, s.p99, s.max = q(0.50), q(0.90), q(0.99), lats[len(lats)-1]
+	}
+	return s
+}
+
+func ms(d time.Duration) string {
+	return strconv.FormatFloat(float64(d.Microseconds())/1000, 'f', 2, 64)
+}
+
+// scrape sums the gateway's metric samples whose line starts with each prefix.
+func scrape(ctx context.Context, client *http.Client, base string, prefixes ...string) (map[string]float64, error) {
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, base+"/metrics", nil)
+	resp, err := client.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	out := map[string]float64{}
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		for _, p := range prefixes {
+			if strings.HasPrefix(line, p) {
+				if i := strings.LastIndexByte(line, ' '); i > 0 {
+					v, _ := strconv.ParseFloat(line[i+1:], 64)
+					out[p] += v
+				}
+			}
+		}
+	}
+	return out, sc.Err()
+}
+
+func redisCommands(ctx context.Context, c *redis.Client) float64 {
+	info, err := c.Info(ctx, "stats").Result()
+	if err != nil {
+		return 0
+	}
+	for _, l := range strings.Split(info, "\r\n") {
+		if v, ok := strings.CutPrefix(l, "total_commands_processed:"); ok {
+			n, _ := strconv.ParseFloat(v, 64)
+			return n
+		}
+	}
+	return 0
+}
+
+func runDrive(ctx context.Context, args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	gw := fs.String("gateway", "", "gateway base URL (loopback)")
+	noop := fs.String("noop", "", "no-op server base URL (loopback)")
+	secret := fs.String("secret", os.Getenv("DEDUPEGATE_WEBHOOK_SECRET"), "webhook secret (default $DEDUPEGATE_WEBHOOK_SECRET)")
+	redisAddr := fs.String("redis", "", "the index's redis-server (for INFO command counts)")
+	n := fs.Int("n", 1_000_000, "contacts indexed by load")
+	seed := fs.Uint64("seed", 1, "synthetic data seed (as given to load)")
+	dup := fs.Float64("dup", 0.3, "share of payloads that re-enter an indexed contact")
+	rate := fs.Int("rate", 1000, "fixed rate, decisions per second")
+	fixed := fs.Duration("fixed", 20*time.Second, "fixed-rate phase length")
+	peak := fs.Duration("peak", 15*time.Second, "peak phase length")
+	conns := fs.Int("conns", 32, "requests in flight in the peak phase")
+	warmup := fs.Duration("warmup", 3*time.Second, "warm-up before measuring")
+	profURL := fs.String("profile-url", "", "gateway pprof base URL: take a CPU profile during the peak phase")
+	profOut := fs.String("profile-out", "cpu.pprof", "where to write that profile")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	for _, u := range []string{*gw, *noop, *profURL} {
+		if u == "" {
+			continue
+		}
+		pu, err := url.Parse(u)
+		if err != nil {
+			return err
+		}
+		if err := loopback(pu.Host); err != nil {
+			return err
+		}
+	}
+	if *gw == "" || *noop == "" || *secret == "" {
+		return fmt.Errorf("--gateway, --noop and --secret are required")
+	}
+	gen := people{seed: *seed}
+	d := &driver{
+		client: &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConns: 512, MaxIdleConnsPerHost: 512,
+			IdleConnTimeout: time.Minute, DisableCompression: true}},
+		secret: *secret,
+		tpl:    templates(gen, *n, 20_000, *dup, *seed),
+	}
+	var rc *redis.Client
+	if *redisAddr != "" {
+		if err := loopback(*redisAddr); err != nil {
+			return err
+		}
+		rc = redis.NewClient(&redis.Options{Addr: *redisAddr, DisableIdentity: true})
+		defer rc.Close()
+	}
+	hook := d.tpl[0]
+	fmt.Fprintf(stdout, "payloads: %d RemoteExecutionContext Creates of contact (synchronous PreValidation, ~%d bytes), %.0f%% re-entries of indexed contacts, the rest new people\n",
+		len(d.tpl), len(hook.body), *dup*100)
+	fmt.Fprintf(stdout, "load generator: this process, %d CPUs shared with the gateway and Redis\n\n", runtime.NumCPU())
+
+	gwHook := *gw + "/webhooks/dataverse"
+	noopHook := *noop + "/webhooks/dataverse"
+	d.closedLoop(ctx, gwHook, 8, *warmup)
+	d.closedLoop(ctx, noopHook, 8, *warmup/2)
+
+	metricNames := []string{`dedupegate_decisions_total{`, `dedupegate_redis_call_duration_seconds_count{caller="index"`,
+		`dedupegate_redis_call_duration_seconds_count{caller="audit"`, `dedupegate_redis_pipelined_commands_total{caller="index"`}
+	before, err := scrape(ctx, d.client, *gw, metricNames...)
+	if err != nil {
+		return fmt.Errorf("scraping the gateway's metrics: %w", err)
+	}
+	var cmdBefore float64
+	if rc != nil {
+		cmdBefore = redisCommands(ctx, rc)
+	}
+	gwFixed := d.fixedRate(ctx, gwHook, *rate, *fixed)
+	after, err := scrape(ctx, d.client, *gw, metricNames...)
+	if err != nil {
+		return err
+	}
+	var cmdAfter float64
+	if rc != nil {
+		cmdAfter = redisCommands(ctx, rc)
+	}
+
+	var profErr error
+	var profWG sync.WaitGroup
+	if *profURL != "" {
+		profWG.Add(1)
+		go func() {
+			defer profWG.Done()
+			secs := max(1, int(peak.Seconds())-2)
+			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("%s/debug/pprof/profile?seconds=%d", *profURL, secs), nil)
+			resp, err := (&http.Client{Timeout: time.Duration(secs+30) * time.Second}).Do(req)
+			if err != nil {
+				profErr = err
+				return
+			}
+			defer resp.Body.Close()
+			f, err := os.Create(*profOut)
+			if err != nil {
+				profErr = err
+				return
+			}
+			_, profErr = io.Copy(f, resp.Body)
+			f.Close()
+		}()
+		time.Sleep(200 * time.Millisecond)
+	}
+	gwPeak := d.closedLoop(ctx, gwHook, *conns, *peak)
+	profWG.Wait()
+	noopFixed := d.fixedRate(ctx, noopHook, *rate, *fixed/2)
+	noopPeak := d.closedLoop(ctx, noopHook, *conns, *peak)
+
+	rows := []struct {
+		name, target string
+		s            stats
+	}{
+		{"gateway, fixed rate", fmt.Sprintf("%d/s", *rate), summarize(gwFixed)},
+		{"gateway, peak", fmt.Sprintf("%d in flight", *conns), summarize(gwPeak)},
+		{"no-op echo, fixed rate", fmt.Sprintf("%d/s", *rate), summarize(noopFixed)},
+		{"no-op echo, peak", fmt.Sprintf("%d in flight", *conns), summarize(noopPeak)},
+	}
+	fmt.Fprintf(stdout, "%-24s %-14s %8s %12s %8s %8s %8s %8s %7s %7s %7s %6s\n", "phase", "load", "answers", "decisions/s", "p50 ms", "p90 ms", "p99 ms", "max ms", "block", "warn", "allow", "errors")
+	for _, r := range rows {
+		s := r.s
+		fmt.Fprintf(stdout, "%-24s %-14s %8d %12.0f %8s %8s %8s %8s %7d %7d %7d %6d\n", r.name, r.target, s.n, s.rps, ms(s.p50), ms(s.p90), ms(s.p99), ms(s.max), s.block, s.warn, s.allow, s.errs)
+	}
+	decisions := after[metricNames[0]] - before[metricNames[0]]
+	fmt.Fprintln(stdout)
+	if decisions > 0 {
+		rt := (after[metricNames[1]] - before[metricNames[1]]) / decisions
+		audit := (after[metricNames[2]] - before[metricNames[2]]) / decisions
+		piped := (after[metricNames[3]] - before[metricNames[3]]) / decisions
+		fmt.Fprintf(stdout, "Redis round trips per decision (index, fixed-rate phase, %.0f decisions): %.2f  (pipelined commands per decision: %.1f)\n", decisions, rt, piped)
+		fmt.Fprintf(stdout, "Redis round trips per decision for the audit trail (batched XADD, off the decision path): %.3f\n", audit)
+		if rc != nil {
+			fmt.Fprintf(stdout, "Redis commands processed per decision (INFO total_commands_processed, all clients): %.1f\n", (cmdAfter-cmdBefore)/decisions)
+		}
+	}
+	gs, ns := rows[1].s, rows[3].s
+	ratio := 0.0
+	if ns.rps > 0 {
+		ratio = gs.rps / ns.rps
+	}
+	fmt.Fprintf(stdout, "throughput ratio, gateway peak / no-op peak: %.1f%%\n\n", ratio*100)
+	check := func(ok bool) string {
+		if ok {
+			return "met"
+		}
+		return "NOT met"
+	}
+	fs1 := rows[0].s
+	fmt.Fprintf(stdout, "targets: p99 ≤ 5 ms at %d/s: %s (%s ms); peak ≥ 5,000 decisions/s: %s (%.0f); ≤ 2 Redis round trips per decision: %s; ≥ 25%% of no-op: %s (%.1f%%)\n",
+		*rate, check(fs1.p99 <= 5*time.Millisecond && fs1.errs == 0), ms(fs1.p99), check(gs.rps >= 5000), gs.rps,
+		check(decisions > 0 && (after[metricNames[1]]-before[metricNames[1]])/decisions <= 2), check(ratio >= 0.25), ratio*100)
+	if *profURL != "" {
+		if profErr != nil {
+			fmt.Fprintf(stdout, "CPU profile: failed: %v\n", profErr)
+		} else {
+			fmt.Fprintf(stdout, "CPU profile of the gateway during the peak phase: %s\n", *profOut)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,220 @@
+package redisindex_test
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/dedupegate/dedupegate/config"
+	"github.com/dedupegate/dedupegate/index"
+	"github.com/dedupegate/dedupegate/index/redisindex"
+	"github.com/dedupegate/dedupegate/index/redistest"
+	"github.com/dedupegate/dedupegate/matcher"
+	"github.com/dedupegate/dedupegate/rules"
+)
+
+// BenchmarkIndex1M files synthetic contacts into a private redis-server (default settings) under
+// a realistic contact rule, then looks candidates up as the engine does. It prints bytes per
+// record (INFO memory used_memory delta / records), the load rate, lookup latency p50/p99 and
+// round trips per lookup. Run it with:
+//
+//	go test ./index/redisindex -run '^$' -bench BenchmarkIndex1M -benchtime 1x
+//
+// DEDUPEGATE_BENCH_RECORDS changes the record count (default 1,000,000);
+// DEDUPEGATE_BENCH_REDIS_ARGS passes redis-server options, e.g. "--hash-max-listpack-value 256".
+func BenchmarkIndex1M(b *testing.B) {
+	n := 1_000_000
+	if v := os.Getenv("DEDUPEGATE_BENCH_RECORDS"); v != "" {
+		var err error
+		if n, err = strconv.Atoi(v); err != nil || n <= 0 {
+			b.Fatalf("DEDUPEGATE_BENCH_RECORDS=%q", v)
+		}
+	}
+	srv := redistest.Start(b, strings.Fields(os.Getenv("DEDUPEGATE_BENCH_REDIS_ARGS"))...)
+	set := shippedRules(b)
+	rt := &roundTrips{}
+	buckets := redisindex.DefaultBuckets
+	if v := os.Getenv("DEDUPEGATE_BENCH_BUCKETS"); v != "" {
+		buckets, _ = strconv.Atoi(v)
+	}
+	x, err := redisindex.New(config.Redis{Addrs: []string{srv.Addr}, Prefix: "dg:",
+		ReadTimeout: config.Duration(5 * time.Second), WriteTimeout: config.Duration(5 * time.Second)},
+		redisindex.WithHook(rt), redisindex.WithBatchSize(1000), redisindex.WithBuckets(buckets))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer x.Close()
+	ctx := b.Context()
+	if err := x.Ready(ctx); err != nil {
+		b.Fatal(err)
+	}
+	c := redistest.Client(b, srv.Addr)
+	before := usedMemory(b, c.Info(ctx, "memory").Val())
+
+	b.ResetTimer()
+	gen := newContactGen(1)
+	start := time.Now()
+	keys := 0
+	const page = 5000
+	recs := make([]matcher.Record, 0, page)
+	for i := 0; i < n; i++ {
+		recs = append(recs, gen.contact(i))
+		if len(recs) == page || i == n-1 {
+			for _, r := range recs {
+				keys += len(set.IndexKeys(r))
+			}
+			if err := index.FileBatch(ctx, x, set, recs); err != nil {
+				b.Fatal(err)
+			}
+			recs = recs[:0]
+		}
+	}
+	load := time.Since(start)
+	b.StopTimer()
+	after := usedMemory(b, c.Info(ctx, "memory").Val())
+	perRecord := float64(after-before) / float64(n)
+
+	// Lookups: a new contact resembling an existing one (same e-mail or mobile or name), with
+	// its strong keys reserved, as a pre-create check does.
+	r := rand.New(rand.NewPCG(7, 7))
+	const lookups = 20000
+	lat := make([]time.Duration, 0, lookups)
+	var trips, found int64
+	for i := 0; i < lookups; i++ {
+		probe := gen.contact(r.IntN(n))
+		probe.ID = ""
+		switch i % 3 {
+		case 0: // a new e-mail address, the rest the same
+			probe.Attrs["emailaddress1"] = "new" + strconv.Itoa(i) + "@gmail.com"
+		case 1: // no phone
+			delete(probe.Attrs, "mobilephone")
+			delete(probe.Attrs, "telephone1")
+		}
+		var bk, strong []string
+		for _, rl := range set.ForEntity("contact") {
+			p := rl.Matcher.Prepare(probe)
+			bk = append(bk, rl.Matcher.BlockingKeys(p)...)
+			strong = append(strong, rl.Matcher.StrongKeys(p)...)
+		}
+		rt.n.Store(0)
+		t0 := time.Now()
+		res, err := x.Lookup(ctx, rules.Lookup{Keys: bk, PerKeyLimit: 200, Reserve: strong, Holder: "bench-" + strconv.Itoa(i), TTL: 3 * time.Minute})
+		lat = append(lat, time.Since(t0))
+		if err != nil {
+			b.Fatal(err)
+		}
+		trips += rt.n.Load()
+		found += int64(len(res.Records))
+	}
+	slices.Sort(lat)
+	p50, p99 := lat[len(lat)/2], lat[len(lat)*99/100]
+
+	b.ReportMetric(perRecord, "bytes/record")
+	b.ReportMetric(float64(n)/load.Seconds(), "records/s")
+	b.ReportMetric(float64(p50.Microseconds()), "p50-µs")
+	b.ReportMetric(float64(p99.Microseconds()), "p99-µs")
+	b.ReportMetric(float64(trips)/lookups, "roundtrips/lookup")
+	fmt.Printf("index: %d contacts, %.2f keys/record, %d buckets\n", n, float64(keys)/float64(n), x.Buckets())
+	fmt.Printf("memory: %.1f MB used_memory delta, %.0f bytes/record\n", float64(after-before)/1e6, perRecord)
+	fmt.Printf("load: %v, %.0f records/s\n", load.Round(time.Millisecond), float64(n)/load.Seconds())
+	fmt.Printf("lookup: p50 %v, p99 %v, %.2f round trips/lookup, %.1f candidates/lookup (%d lookups with reservations)\n",
+		p50, p99, float64(trips)/lookups, float64(found)/lookups, lookups)
+}
+
+func usedMemory(tb testing.TB, info string) int64 {
+	for _, line := range strings.Split(info, "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "used_memory:"); ok {
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil {
+				tb.Fatal(err)
+			}
+			return n
+		}
+	}
+	tb.Fatal("no used_memory in INFO memory")
+	return 0
+}
+
+// shippedRules loads the rules the gateway ships (configs/rules.yaml): the contact rules have
+// up to seven blocking keys and ten cached attributes per contact.
+func shippedRules(tb testing.TB) *rules.Set {
+	set, err := rules.LoadFile(filepath.Join("..", "..", "configs", "rules.yaml"), nil)
+	if err != nil {
+		tb.Fatalf("load the shipped rules: %v", err)
+	}
+	return set
+}
+
+// contactGen makes deterministic synthetic UK contacts with realistic fill rates.
+type contactGen struct{ seed uint64 }
+
+func newContactGen(seed uint64) *contactGen { return &contactGen{seed: seed} }
+
+var (
+	benchFirst = strings.Fields(`James Mary Robert Patricia John Jennifer Michael Linda David Elizabeth William Barbara Richard
+		Susan Joseph Jessica Thomas Sarah Charles Karen Christopher Lisa Daniel Nancy Matthew Betty Anthony Margaret Mark Sandra
+		Donald Ashley Steven Kimberly Paul Emily Andrew Donna Joshua Michelle Kenneth Carol Kevin Amanda Brian Dorothy George
+		Melissa Timothy Deborah Ronald Stephanie Edward Rebecca Jason Sharon Jeffrey Laura Ryan Cynthia Jacob Kathleen Gary Amy
+		Nicholas Angela Eric Shirley Jonathan Anna Stephen Brenda Larry Pamela Justin Emma Scott Nicole Brandon Helen Benjamin
+		Samantha Samuel Katherine Gregory Christine Alexander Debra Frank Rachel Patrick Carolyn Raymond Janet Jack Catherine
+		Oliver Amelia Harry Isla Noah Ava Leo Mia Oscar Ivy Arthur Freya Zoë José Søren Łukasz Mårten Siobhán Aoife Priya Arjun`)
+	benchLast = strings.Fields(`Smith Johnson Williams Brown Jones Garcia Miller Davis Rodriguez Martinez Hernandez Lopez
+		Gonzalez Wilson Anderson Thomas Taylor Moore Jackson Martin Lee Perez Thompson White Harris Sanchez Clark Ramirez Lewis
+		Robinson Walker Young Allen King Wright Scott Torres Nguyen Hill Flores Green Adams Nelson Baker Hall Rivera Campbell
+		Mitchell Carter Roberts Gomez Phillips Evans Turner Diaz Parker Cruz Edwards Collins Reyes Stewart Morris Morales Murphy
+		Cook Rogers Gutierrez Ortiz Morgan Cooper Peterson Bailey Reed Kelly Howard Ramos Kim Cox Ward Richardson Watson Brooks
+		Chavez Wood James Bennett Gray Mendoza Ruiz Hughes Price Alvarez Castillo Sanders Patel Myers Long Ross Foster Jimenez
+		O'Brien Müller Østergaard Kowalski Nakamura Okafor Singh Khan Chowdhury Murray Fraser Doherty McLaughlin Ahmed Ali Shah`)
+	benchStreets = strings.Fields(`High Station Church Victoria Green Manor Park Queens Kings Mill Grange School London York
+		Springfield Windsor Albert Chester Alexandra Highfield Mount Richmond Cedar Elm Oak Willow Beech Meadow Orchard`)
+	benchKinds   = []string{"Road", "Street", "Lane", "Avenue", "Close", "Drive", "Way", "Gardens"}
+	benchCities  = strings.Fields(`London Manchester Birmingham Leeds Glasgow Sheffield Bradford Liverpool Edinburgh Bristol Cardiff Leicester Coventry Nottingham Belfast Brighton Hull Plymouth Reading Derby`)
+	syllables    = strings.Fields(`ash bar bel bram brock cal car chad cle dal dun el fair fen gar glen hal har hol kel ken lan lin mar mel nor pen ram red ros sal stan thorn tol wal wen wick win`)
+	endings      = strings.Fields(`ton ford ley by well wood field more ham den stone bourne worth mache ridge combe`)
+	benchDomains = []string{"gmail.com", "outlook.com", "hotmail.co.uk", "yahoo.co.uk", "icloud.com", "btinternet.com", "northwind-traders.co.uk", "contoso-ltd.com", "fabrikam.org"}
+)
+
+func (g *contactGen) contact(i int) matcher.Record {
+	r := rand.New(rand.NewPCG(g.seed, uint64(i)))
+	pct := func(p int) bool { return r.IntN(100) < p }
+	first := benchFirst[r.IntN(len(benchFirst))]
+	last := benchLast[r.IntN(len(benchLast))]
+	if pct(60) { // the long tail of surnames: Redwick, Ashbourne, Tollemache…
+		last = syllables[r.IntN(len(syllables))] + syllables[r.IntN(len(syllables))] + endings[r.IntN(len(endings))]
+		last = strings.ToUpper(last[:1]) + last[1:]
+	}
+	if pct(10) {
+		last += "-" + benchLast[r.IntN(len(benchLast))]
+	}
+	id := fmt.Sprintf("%08x-%04x-4%03x-8%03x-%012x", r.Uint32(), r.IntN(1<<16), r.IntN(1<<12), r.IntN(1<<12), r.Uint64()&(1<<48-1))
+	a := map[string]string{"firstname": first, "lastname": last}
+	if pct(90) {
+		a["emailaddress1"] = fmt.Sprintf("%s.%s%d@%s", strings.ToLower(first), strings.ToLower(strings.ReplaceAll(last, "'", "")), r.IntN(1000), benchDomains[r.IntN(len(benchDomains))])
+	}
+	if pct(60) {
+		a["telephone1"] = fmt.Sprintf("+44 %d %04d %04d", 20+r.IntN(80), r.IntN(10000), r.IntN(10000))
+	}
+	if pct(70) {
+		a["mobilephone"] = fmt.Sprintf("07%03d %06d", 400+r.IntN(600), r.IntN(1_000_000))
+	}
+	if pct(15) {
+		a["governmentid"] = fmt.Sprintf("%c%c %02d %02d %02d %c", 'A'+rune(r.IntN(20)), 'A'+rune(r.IntN(20)), r.IntN(100), r.IntN(100), r.IntN(100), 'A'+rune(r.IntN(4)))
+	}
+	if pct(60) {
+		a["birthdate"] = time.Date(1940+r.IntN(65), time.Month(1+r.IntN(12)), 1+r.IntN(28), 0, 0, 0, 0, time.UTC).Format("2006-01-02")
+	}
+	if pct(70) {
+		a["address1_line1"] = fmt.Sprintf("%d %s %s", 1+r.IntN(250), benchStreets[r.IntN(len(benchStreets))], benchKinds[r.IntN(len(benchKinds))])
+		a["address1_postalcode"] = fmt.Sprintf("%c%c%d %d%c%c", 'A'+rune(r.IntN(26)), 'A'+rune(r.IntN(26)), 1+r.IntN(20), r.IntN(10), 'A'+rune(r.IntN(26)), 'A'+rune(r.IntN(26)))
+		a["address1_city"] = benchCities[r.IntN(len(benchCities))]
+		a["address1_country"] = "United Kingdom"
+	}
+	a["fullname"] = first + " " + last // not read by the rules: trimmed away by index.File
+	return matcher.Record{Entity: "contact", ID: id, Attrs: a}
+}

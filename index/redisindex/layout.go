@@ -1,0 +1,352 @@
+package redisindex
+
+import (
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"sort"
+	"strconv"
+
+	"github.com/cespare/xxhash/v2"
+)
+
+// The layout (docs/index.md has the measured figures):
+//
+//	<prefix>meta          hash: layout version, bucket count, name codes (e:<table>,
+//	                      a:<attribute>), sync watermarks (w:<table>)
+//	<prefix>k:<n>         key bucket, a sorted set with all scores 0: one 8-byte member per
+//	                      (blocking key, record) = 4 bytes of the key's hash ‖ the record's
+//	                      4-byte hash; a key's records are the lexicographic range of its
+//	                      4-byte prefix (ZRANGEBYLEX)
+//	<prefix>b:<hex>       big key, a list of 4-byte record hashes: a key filed for more than
+//	                      bigAt records gets its own list, so that no bucket outgrows
+//	                      Redis's compact encoding
+//	<prefix>r:<n>         record bucket, a hash: record hash (4 bytes) → the record's entry:
+//	                      table code and id, cached attributes by code, and the 48-bit ids of
+//	                      the keys it is filed under (to unfile them on update and delete)
+//	<prefix>{dgres}:<hex> string with a TTL: a strong-key reservation, value = holder. The hash
+//	                      tag puts all reservations in one Cluster slot, so that one script
+//	                      claims a create's keys all or nothing
+//
+// Keys are never stored, only a 48-bit id: its low bits choose the key bucket and bits 16–47
+// prefix the member. Small keys (most keys: an e-mail address, a phone number) share buckets
+// of ≈ 40 members; a key shared by many records (a common surname with an initial, a birth
+// date) moves to a list of its own once it has more than bigAt records. Buckets (≤ 128
+// members of ≤ 64 bytes) and lists (any length) stay in Redis's compact listpack encoding, so
+// a key costs a record about 6–12 bytes whatever the block sizes. A sorted set that outgrows
+// listpack would cost ≈ 100 bytes a member and never shrink back. Readers read a key's bucket
+// range and its list in the same round trip, and merge them.
+//
+// Ids are stored once, in the record's entry (16 bytes for a Dataverse GUID). Two keys or two
+// records whose hashes collide only share a member or a record slot: the entry's own key ids
+// and id tell them apart, so a collision costs a little work, never a wrong candidate.
+//
+// Writes keep one invariant: a member never exists without its record's entry (entries are
+// written before members are added, and members removed before entries are), so a key never
+// names a record the index cannot return.
+
+const (
+	layoutVersion = "2"
+	// DefaultBuckets is the key bucket count: 131,072 keeps every key bucket under Redis's
+	// listpack limit (128 members) up to about 2.5M records with 6 keys each. Choose about
+	// records × keys / 64, a power of two. Record buckets are an eighth of it.
+	DefaultBuckets = 1 << 17
+	prefixLen      = 4
+	ridLen         = 4
+	memberLen      = prefixLen + ridLen
+	kidLen         = 6
+	kidMask        = 1<<48 - 1
+	rawIDFlag      = 0x80
+	maxTableCode   = 0x7f
+	valueVersion   = 2
+	// bigAt is the number of records above which a key gets a list of its own.
+	bigAt = 24
+)
+
+// keyID is the 48-bit id of a blocking key.
+func keyID(k string) uint64 { return xxhash.Sum64String(k) & kidMask }
+
+// keyPrefix is the member prefix of a key: bits 16–47 of its id. (A variable so that tests
+// can force collisions.)
+var keyPrefix = func(kid uint64) uint32 { return uint32(kid >> 16) }
+
+// lexRange returns the ZRANGEBYLEX bounds holding every member of the key kid.
+func lexRange(kid uint64) (lo, hi string) {
+	p := keyPrefix(kid)
+	var b [prefixLen]byte
+	binary.BigEndian.PutUint32(b[:], p)
+	lo = "[" + string(b[:])
+	if p == 1<<32-1 {
+		return lo, "+"
+	}
+	binary.BigEndian.PutUint32(b[:], p+1)
+	return lo, "(" + string(b[:])
+}
+
+// member is the sorted-set member filing the record rid under the key kid.
+func member(kid uint64, rid uint32) string {
+	var b [memberLen]byte
+	binary.BigEndian.PutUint32(b[:prefixLen], keyPrefix(kid))
+	binary.BigEndian.PutUint32(b[prefixLen:], rid)
+	return string(b[:])
+}
+
+// memberRID returns the record hash of a member.
+func memberRID(m string) (uint32, bool) {
+	if len(m) != memberLen {
+		return 0, false
+	}
+	return binary.BigEndian.Uint32([]byte(m[prefixLen:])), true
+}
+
+// ref identifies a record: its table code and id, as bytes (16 for a canonical lower-case
+// GUID; the id's own bytes, with the top bit of the code set, otherwise).
+func encodeRef(code byte, id string) string {
+	if g, ok := parseGUID(id); ok {
+		return string(append([]byte{code}, g[:]...))
+	}
+	return string([]byte{code | rawIDFlag}) + id
+}
+
+func decodeRef(ref string) (code byte, id string, err error) {
+	if len(ref) < 2 {
+		return 0, "", fmt.Errorf("%w: record ref of %d bytes", errCorrupt, len(ref))
+	}
+	c := ref[0]
+	if c&rawIDFlag != 0 {
+		return c &^ rawIDFlag, ref[1:], nil
+	}
+	if len(ref) != 17 {
+		return 0, "", fmt.Errorf("%w: GUID record ref of %d bytes", errCorrupt, len(ref))
+	}
+	return c, formatGUID([]byte(ref[1:])), nil
+}
+
+// recordHash is the 4-byte hash of a ref: it names the record in members and record buckets.
+// (A variable so that tests can force collisions.)
+var recordHash = func(ref string) uint32 { return uint32(xxhash.Sum64String(ref)) }
+
+func ridField(rid uint32) string {
+	var b [ridLen]byte
+	binary.BigEndian.PutUint32(b[:], rid)
+	return string(b[:])
+}
+
+// parseGUID accepts only the canonical lower-case form, so that formatGUID gives back the very
+// string it was given.
+func parseGUID(s string) ([16]byte, bool) {
+	var g [16]byte
+	if len(s) != 36 || s[8] != '-' || s[13] != '-' || s[18] != '-' || s[23] != '-' {
+		return g, false
+	}
+	j := 0
+	for i := 0; i < 36; {
+		if i == 8 || i == 13 || i == 18 || i == 23 {
+			i++
+			continue
+		}
+		hi, ok1 := lowerHex(s[i])
+		lo, ok2 := lowerHex(s[i+1])
+		if !ok1 || !ok2 {
+			return g, false
+		}
+		g[j] = hi<<4 | lo
+		j++
+		i += 2
+	}
+	return g, true
+}
+
+func lowerHex(c byte) (byte, bool) {
+	switch {
+	case c >= '0' && c <= '9':
+		return c - '0', true
+	case c >= 'a' && c <= 'f':
+		return c - 'a' + 10, true
+	}
+	return 0, false
+}
+
+func formatGUID(b []byte) string {
+	var out [36]byte
+	hex.Encode(out[0:8], b[0:4])
+	out[8] = '-'
+	hex.Encode(out[9:13], b[4:6])
+	out[13] = '-'
+	hex.Encode(out[14:18], b[6:8])
+	out[18] = '-'
+	hex.Encode(out[19:23], b[8:10])
+	out[23] = '-'
+	hex.Encode(out[24:36], b[10:16])
+	return string(out[:])
+}
+
+// reservationKey names the reservation of a strong key: a hash, so that no e-mail address or
+// phone number appears in a key name.
+func reservationKey(prefix, k string) string {
+	sum := sha256.Sum256([]byte(k))
+	return prefix + "{dgres}:" + hex.EncodeToString(sum[:16])
+}
+
+// bigKey names the list of a key filed for many records.
+func bigKey(prefix string, kid uint64) string {
+	return prefix + "b:" + strconv.FormatUint(kid, 16)
+}
+
+func bucketKey(prefix, kind string, n uint64) string {
+	return prefix + kind + strconv.FormatUint(n, 10)
+}
+
+// entry is one record as a record bucket stores it.
+type entry struct {
+	ref   string
+	attrs []codedAttr
+	kids  []uint64
+}
+
+type codedAttr struct {
+	code  uint64
+	value string
+}
+
+func (e *entry) hasKey(kid uint64) bool {
+	for _, k := range e.kids {
+		if k == kid {
+			return true
+		}
+	}
+	return false
+}
+
+// A record slot's value: version byte, then entries, each as uvarint length ‖ body; a body is
+// the ref (code byte, then 16 GUID bytes, or uvarint length ‖ raw id when the code's top bit
+// is set), uvarint attribute count, (uvarint code, uvarint length, bytes)…, uvarint key
+// count, 6-byte key ids…. Almost every slot holds one entry; two only on a hash collision.
+func encodeEntries(es []entry) []byte {
+	n := 1
+	for i := range es {
+		n += entrySize(&es[i]) + binary.MaxVarintLen32
+	}
+	b := make([]byte, 0, n)
+	b = append(b, valueVersion)
+	for i := range es {
+		body := appendEntry(nil, &es[i])
+		b = binary.AppendUvarint(b, uint64(len(body)))
+		b = append(b, body...)
+	}
+	return b
+}
+
+func entrySize(e *entry) int {
+	n := len(e.ref) + 2*binary.MaxVarintLen32 + len(e.kids)*kidLen
+	for _, a := range e.attrs {
+		n += 2*binary.MaxVarintLen32 + len(a.value)
+	}
+	return n
+}
+
+func appendEntry(b []byte, e *entry) []byte {
+	sort.Slice(e.attrs, func(i, j int) bool { return e.attrs[i].code < e.attrs[j].code })
+	if e.ref[0]&rawIDFlag != 0 {
+		b = append(b, e.ref[0])
+		b = binary.AppendUvarint(b, uint64(len(e.ref)-1))
+		b = append(b, e.ref[1:]...)
+	} else {
+		b = append(b, e.ref...)
+	}
+	b = binary.AppendUvarint(b, uint64(len(e.attrs)))
+	for _, a := range e.attrs {
+		b = binary.AppendUvarint(b, a.code)
+		b = binary.AppendUvarint(b, uint64(len(a.value)))
+		b = append(b, a.value...)
+	}
+	b = binary.AppendUvarint(b, uint64(len(e.kids)))
+	for _, k := range e.kids {
+		var kb [8]byte
+		binary.BigEndian.PutUint64(kb[:], k)
+		b = append(b, kb[8-kidLen:]...)
+	}
+	return b
+}
+
+var errCorrupt = errors.New("corrupt index entry")
+
+// decodeEntries reads a record slot's value.
+func decodeEntries(v []byte) ([]entry, error) {
+	if len(v) == 0 || v[0] != valueVersion {
+		return nil, fmt.Errorf("%w: unknown version", errCorrupt)
+	}
+	v = v[1:]
+	var out []entry
+	for len(v) > 0 {
+		l, n := binary.Uvarint(v)
+		if n <= 0 || l > uint64(len(v)-n) {
+			return nil, fmt.Errorf("%w: entry length", errCorrupt)
+		}
+		e, err := decodeEntry(v[n : n+int(l)])
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, e)
+		v = v[n+int(l):]
+	}
+	return out, nil
+}
+
+func decodeEntry(b []byte) (entry, error) {
+	var e entry
+	next := func() (uint64, bool) {
+		v, n := binary.Uvarint(b)
+		if n <= 0 {
+			return 0, false
+		}
+		b = b[n:]
+		return v, true
+	}
+	if len(b) == 0 {
+		return e, fmt.Errorf("%w: empty entry", errCorrupt)
+	}
+	if b[0]&rawIDFlag != 0 {
+		c := b[0]
+		b = b[1:]
+		l, ok := next()
+		if !ok || l == 0 || l > uint64(len(b)) {
+			return e, fmt.Errorf("%w: id", errCorrupt)
+		}
+		e.ref = string([]byte{c}) + string(b[:l])
+		b = b[l:]
+	} else {
+		if len(b) < 17 {
+			return e, fmt.Errorf("%w: GUID", errCorrupt)
+		}
+		e.ref = string(b[:17])
+		b = b[17:]
+	}
+	na, ok := next()
+	if !ok || na > uint64(len(b)) {
+		return e, fmt.Errorf("%w: attribute count", errCorrupt)
+	}
+	e.attrs = make([]codedAttr, 0, na)
+	for i := uint64(0); i < na; i++ {
+		code, ok1 := next()
+		l, ok2 := next()
+		if !ok1 || !ok2 || l > uint64(len(b)) {
+			return e, fmt.Errorf("%w: attribute %d", errCorrupt, i)
+		}
+		e.attrs = append(e.attrs, codedAttr{code: code, value: string(b[:l])})
+		b = b[l:]
+	}
+	nk, ok := next()
+	if !ok || nk*kidLen != uint64(len(b)) {
+		return e, fmt.Errorf("%w: key ids", errCorrupt)
+	}
+	e.kids = make([]uint64, nk)
+	for i := range e.kids {
+		var kb [8]byte
+		copy(kb[8-kidLen:], b[i*kidLen:])
+		e.kids[i] = binary.BigEndian.Uint64(kb[:])
+	}
+	return e, nil
+}

@@ -1,0 +1,272 @@
+package redisindex
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+
+	"github.com/redis/go-redis/v9"
+	"go.uber.org/zap"
+
+	"github.com/dedupegate/dedupegate/index"
+	"github.com/dedupegate/dedupegate/matcher"
+	"github.com/dedupegate/dedupegate/rules"
+)
+
+// reserveScript claims all of KEYS for holder ARGV[1] for ARGV[2] ms, or none of them: it
+// returns the 1-based positions of the keys another holder has, and claims the keys only when
+// there are none. The same holder (Dataverse's retry of the request) claims its keys again.
+// The keys share one hash slot (reservationKey), so the script is valid in Cluster mode.
+var reserveScript = redis.NewScript(`
+local held = {}
+for i, k in ipairs(KEYS) do
+  local v = redis.call('GET', k)
+  if v and v ~= ARGV[1] then held[#held + 1] = i end
+end
+if #held == 0 then
+  for _, k in ipairs(KEYS) do redis.call('SET', k, ARGV[1], 'PX', ARGV[2]) end
+end
+return held
+`)
+
+// releaseScript drops KEYS[1] if holder ARGV[1] has it.
+var releaseScript = redis.NewScript(`
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+`)
+
+// Lookup implements rules.Index in two pipelined round trips: the key ranges and the
+// reservations, then the entries of the records found.
+func (x *Index) Lookup(ctx context.Context, q rules.Lookup) (rules.LookupResult, error) {
+	if err := ctx.Err(); err != nil {
+		return rules.LookupResult{}, err
+	}
+	if len(q.Reserve) > 0 && q.Holder == "" {
+		return rules.LookupResult{}, index.ErrNoHolder
+	}
+	if len(q.Keys) == 0 && len(q.Reserve) == 0 {
+		return rules.LookupResult{}, nil
+	}
+	if err := x.ensure(ctx); err != nil {
+		return rules.LookupResult{}, err
+	}
+	ttl := q.TTL
+	if ttl <= 0 {
+		ttl = index.DefaultReservationTTL
+	}
+
+	// Round trip 1: every key's bucket range and list, and the reservations.
+	keys := dedupe(q.Keys)
+	kids := make([]uint64, len(keys))
+	pipe := x.client.Pipeline()
+	ranges := make([]*redis.Cmd, len(keys))
+	lists := make([]*redis.StringSliceCmd, len(keys))
+	for i, k := range keys {
+		kids[i] = keyID(k)
+		lo, hi := lexRange(kids[i])
+		args := []any{"zrangebylex", x.keyBucket(kids[i]), lo, hi}
+		stop := int64(-1)
+		if q.PerKeyLimit > 0 {
+			args = append(args, "limit", 0, q.PerKeyLimit)
+			stop = int64(q.PerKeyLimit) - 1
+		}
+		ranges[i] = pipe.Do(ctx, args...)
+		lists[i] = pipe.LRange(ctx, bigKey(x.prefix, kids[i]), 0, stop)
+	}
+	var claim *redis.Cmd
+	if len(q.Reserve) > 0 {
+		rkeys := make([]string, len(q.Reserve))
+		for i, k := range q.Reserve {
+			rkeys[i] = reservationKey(x.prefix, k)
+		}
+		claim = reserveScript.Eval(ctx, pipe, rkeys, q.Holder, ttl.Milliseconds())
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		return rules.LookupResult{}, fmt.Errorf("redisindex: lookup: %w", err)
+	}
+	var out rules.LookupResult
+	if claim != nil {
+		held, err := claim.Int64Slice()
+		if err != nil {
+			return rules.LookupResult{}, fmt.Errorf("redisindex: reserve: %w", err)
+		}
+		for _, i := range held {
+			if i < 1 || int(i) > len(q.Reserve) {
+				return rules.LookupResult{}, fmt.Errorf("redisindex: reserve: position %d out of range", i)
+			}
+			out.Conflicts = append(out.Conflicts, q.Reserve[i-1])
+		}
+	}
+
+	// The record slots each key names, in member order, and the distinct slots.
+	named := make([][]uint32, len(keys))
+	var rids []uint32
+	slotOf := map[uint32]int{}
+	for i, c := range ranges {
+		members, err := c.StringSlice()
+		if err != nil {
+			return rules.LookupResult{}, fmt.Errorf("redisindex: lookup: %w", err)
+		}
+		listed, err := lists[i].Result()
+		if err != nil {
+			return rules.LookupResult{}, fmt.Errorf("redisindex: lookup: %w", err)
+		}
+		// A big key's first records may be in both places (see upsertChunk).
+		inKey := make(map[uint32]bool, len(members)+len(listed))
+		add := func(rid uint32) {
+			if !inKey[rid] {
+				inKey[rid] = true
+				named[i] = append(named[i], rid)
+			}
+		}
+		for _, m := range members {
+			if rid, ok := memberRID(m); ok {
+				add(rid)
+			}
+		}
+		for _, l := range listed {
+			if len(l) == ridLen {
+				add(binary.BigEndian.Uint32([]byte(l)))
+			}
+		}
+		for _, rid := range named[i] {
+			if _, seen := slotOf[rid]; !seen {
+				slotOf[rid] = len(rids)
+				rids = append(rids, rid)
+			}
+		}
+	}
+	if len(rids) == 0 {
+		return out, nil
+	}
+
+	// Round trip 2: the slots' entries.
+	pipe = x.client.Pipeline()
+	gets := make([]*redis.StringCmd, len(rids))
+	for i, rid := range rids {
+		gets[i] = pipe.HGet(ctx, x.recBucket(rid), ridField(rid))
+	}
+	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+		return rules.LookupResult{}, fmt.Errorf("redisindex: lookup records: %w", err)
+	}
+	slots := make([][]entry, len(rids))
+	for i, g := range gets {
+		v, err := g.Bytes()
+		if errors.Is(err, redis.Nil) {
+			x.dangling.Add(1)
+			continue
+		}
+		if err != nil {
+			return rules.LookupResult{}, fmt.Errorf("redisindex: lookup records: %w", err)
+		}
+		if slots[i], err = decodeEntries(v); err != nil {
+			// One unreadable slot must not hide the other candidates.
+			x.log.Warn("index slot unreadable; skipped", zap.Error(err))
+		}
+	}
+
+	// Per key, in member order: the entries filed under that very key (a hash collision can
+	// put other records in a slot, or other keys' members in a range), at most PerKeyLimit of
+	// them, each record once overall.
+	seen := map[string]bool{}
+	for i, kid := range kids {
+		n := 0
+	key:
+		for _, rid := range named[i] {
+			for j := range slots[slotOf[rid]] {
+				e := &slots[slotOf[rid]][j]
+				if !e.hasKey(kid) {
+					continue
+				}
+				if q.PerKeyLimit > 0 && n == q.PerKeyLimit {
+					break key
+				}
+				n++
+				if seen[e.ref] {
+					continue
+				}
+				seen[e.ref] = true
+				rec, err := x.decode(ctx, e)
+				if err != nil {
+					x.log.Warn("index entry unreadable; skipped", zap.Error(err))
+					continue
+				}
+				out.Records = append(out.Records, rec)
+			}
+		}
+	}
+	return out, nil
+}
+
+// decode turns an entry into a record.
+func (x *Index) decode(ctx context.Context, e *entry) (matcher.Record, error) {
+	code, id, err := decodeRef(e.ref)
+	if err != nil {
+		return matcher.Record{}, err
+	}
+	entity, err := x.nameOf(ctx, kindTable, uint64(code))
+	if err != nil {
+		return matcher.Record{}, err
+	}
+	rec := matcher.Record{Entity: entity, ID: id, Attrs: make(map[string]string, len(e.attrs))}
+	for _, a := range e.attrs {
+		name, err := x.nameOf(ctx, kindAttr, a.code)
+		if err != nil {
+			return matcher.Record{}, err
+		}
+		rec.Attrs[name] = a.value
+	}
+	return rec, nil
+}
+
+// Release implements rules.Index: it drops the reservations of keys that holder holds.
+func (x *Index) Release(ctx context.Context, keys []string, holder string) error {
+	if len(keys) == 0 {
+		return nil
+	}
+	if err := x.ensure(ctx); err != nil {
+		return err
+	}
+	pipe := x.client.Pipeline()
+	for _, k := range keys {
+		releaseScript.Eval(ctx, pipe, []string{reservationKey(x.prefix, k)}, holder)
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		return fmt.Errorf("redisindex: release: %w", err)
+	}
+	return nil
+}
+
+// Settle implements index.Settler.
+func (x *Index) Settle(ctx context.Context, keys []string) error {
+	if len(keys) == 0 {
+		return nil
+	}
+	if err := x.ensure(ctx); err != nil {
+		return err
+	}
+	pipe := x.client.Pipeline()
+	for _, k := range keys {
+		pipe.Del(ctx, reservationKey(x.prefix, k))
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		return fmt.Errorf("redisindex: settle: %w", err)
+	}
+	return nil
+}
+
+func dedupe(keys []string) []string {
+	if len(keys) < 2 {
+		return keys
+	}
+	seen := make(map[string]bool, len(keys))
+	out := make([]string, 0, len(keys))
+	for _, k := range keys {
+		if !seen[k] {
+			seen[k] = true
+			out = append(out, k)
+		}
+	}
+	return out
+}

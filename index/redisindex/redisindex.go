@@ -1,0 +1,280 @@
+// Package redisindex is the shared, durable candidate index in Redis: standalone, Sentinel or
+// Cluster through go-redis's UniversalClient. A Lookup, reservations included, costs at most
+// two pipelined round trips; every command names a single key, so pipelines work unchanged in
+// Cluster mode (go-redis splits them by slot). The layout is described in layout.go and
+// docs/index.md.
+package redisindex
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"go.uber.org/zap"
+
+	"github.com/dedupegate/dedupegate/config"
+	"github.com/dedupegate/dedupegate/index"
+	"github.com/dedupegate/dedupegate/rules"
+)
+
+var (
+	_ rules.Index       = (*Index)(nil)
+	_ index.Writer      = (*Index)(nil)
+	_ index.BatchWriter = (*Index)(nil)
+	_ index.Settler     = (*Index)(nil)
+	_ index.Watermarks  = (*Index)(nil)
+	_ index.Enumerator  = (*Index)(nil)
+)
+
+// Index is the Redis candidate index. It is safe for concurrent use. It connects on first use
+// (or Ready), so a gateway can start while Redis is down: operations then fail fast with an
+// error, the engine applies its failure policy, and the index works again once Redis is back.
+type Index struct {
+	cfg    config.Redis
+	prefix string
+	opt    options
+	log    *zap.Logger
+
+	initMu     sync.Mutex
+	ready      atomic.Bool
+	client     redis.UniversalClient
+	keyBuckets uint64
+	recBuckets uint64
+	names      *names
+
+	stripes [256]sync.Mutex // serialise this instance's writes of one record slot
+
+	big      sync.Map // key id → struct{}: keys known to have a list
+	bigKnown atomic.Int64
+
+	dangling atomic.Int64
+}
+
+type options struct {
+	buckets int
+	log     *zap.Logger
+	hooks   []redis.Hook
+	client  redis.UniversalClient
+	batch   int
+}
+
+// Option configures an Index.
+type Option func(*options)
+
+// WithBuckets sets the key bucket count used when the index is created (a power of two,
+// default DefaultBuckets; about records × keys per record / 64). An existing index keeps the
+// count it was built with.
+func WithBuckets(n int) Option { return func(o *options) { o.buckets = n } }
+
+// WithLogger sets the logger (default: none).
+func WithLogger(l *zap.Logger) Option { return func(o *options) { o.log = l } }
+
+// WithHook adds a go-redis hook to the client (metrics, tracing, round-trip counting).
+func WithHook(h redis.Hook) Option { return func(o *options) { o.hooks = append(o.hooks, h) } }
+
+// WithClient uses c instead of a client built from the configuration (the configuration's
+// Prefix still applies). Close does not close it.
+func WithClient(c redis.UniversalClient) Option { return func(o *options) { o.client = c } }
+
+// WithBatchSize sets how many records UpsertBatch writes per pipeline (default 500).
+func WithBatchSize(n int) Option { return func(o *options) { o.batch = n } }
+
+// Default timeouts when the configuration leaves them zero: fractions of the engine's default
+// 1.5 s decision deadline, so that a dead Redis costs a decision well under its deadline.
+const (
+	DefaultDialTimeout = 500 * time.Millisecond
+	DefaultIOTimeout   = 375 * time.Millisecond
+)
+
+// New returns an index over the Redis that cfg describes: one address is a standalone server
+// (or a cluster, detected on connection), several are a cluster's seed nodes, and MasterName
+// selects Sentinel (the addresses are then the sentinels). It does not connect; see Ready.
+func New(cfg config.Redis, opts ...Option) (*Index, error) {
+	o := options{buckets: DefaultBuckets, batch: 500}
+	for _, f := range opts {
+		f(&o)
+	}
+	if o.client == nil && len(cfg.Addrs) == 0 {
+		return nil, errors.New("redisindex: no address configured")
+	}
+	if o.buckets <= 0 || o.buckets&(o.buckets-1) != 0 {
+		return nil, fmt.Errorf("redisindex: bucket count %d is not a power of two", o.buckets)
+	}
+	if o.batch <= 0 {
+		o.batch = 500
+	}
+	if cfg.Prefix == "" {
+		cfg.Prefix = "dg:"
+	}
+	log := o.log
+	if log == nil {
+		log = zap.NewNop()
+	}
+	return &Index{cfg: cfg, prefix: cfg.Prefix, opt: o, log: log, names: newNames()}, nil
+}
+
+// Ready connects and loads the index's metadata if that has not happened yet. It returns the
+// error every operation would return while Redis is unreachable.
+func (x *Index) Ready(ctx context.Context) error { return x.ensure(ctx) }
+
+// Client returns the go-redis client once Ready has succeeded (nil before).
+func (x *Index) Client() redis.UniversalClient {
+	if !x.ready.Load() {
+		return nil
+	}
+	return x.client
+}
+
+// Buckets returns the key bucket count in use (0 before Ready).
+func (x *Index) Buckets() int {
+	if !x.ready.Load() {
+		return 0
+	}
+	return int(x.keyBuckets)
+}
+
+// Prefix returns the prefix of every key of the index.
+func (x *Index) Prefix() string { return x.prefix }
+
+// Dangling counts the members met by lookups whose record entry was missing: zero unless keys
+// were deleted behind the index's back (a maxmemory eviction policy, a manual DEL). Such
+// members are skipped; dedupegate sync --full rebuilds the index.
+func (x *Index) Dangling() int64 { return x.dangling.Load() }
+
+// Close closes the client it built.
+func (x *Index) Close() error {
+	x.initMu.Lock()
+	defer x.initMu.Unlock()
+	if x.client != nil && x.opt.client == nil {
+		return x.client.Close()
+	}
+	return nil
+}
+
+func (x *Index) metaKey() string { return x.prefix + "meta" }
+
+// ensure connects and loads the metadata once; on failure the next call tries again.
+func (x *Index) ensure(ctx context.Context) error {
+	if x.ready.Load() {
+		return nil
+	}
+	x.initMu.Lock()
+	defer x.initMu.Unlock()
+	if x.ready.Load() {
+		return nil
+	}
+	if x.client == nil {
+		c, err := x.connect(ctx)
+		if err != nil {
+			return err
+		}
+		x.client = c
+	}
+	pipe := x.client.Pipeline()
+	pipe.HSetNX(ctx, x.metaKey(), "layout", layoutVersion)
+	pipe.HSetNX(ctx, x.metaKey(), "buckets", x.opt.buckets)
+	all := pipe.HGetAll(ctx, x.metaKey())
+	if _, err := pipe.Exec(ctx); err != nil {
+		return fmt.Errorf("redisindex: %w", err)
+	}
+	meta := all.Val()
+	if v := meta["layout"]; v != layoutVersion {
+		return fmt.Errorf("redisindex: the index under prefix %q has layout %q; this version reads %q (rebuild it: delete the keys and run dedupegate sync --full)", x.prefix, v, layoutVersion)
+	}
+	b, err := strconv.ParseUint(meta["buckets"], 10, 64)
+	if err != nil || b == 0 || b&(b-1) != 0 {
+		return fmt.Errorf("redisindex: bad bucket count %q in %s", meta["buckets"], x.metaKey())
+	}
+	x.keyBuckets, x.recBuckets = b, max(1, b/8)
+	x.names.load(meta)
+	x.ready.Store(true)
+	return nil
+}
+
+// connect builds the client; for a single address without Sentinel it asks the server whether
+// it is a cluster node.
+func (x *Index) connect(ctx context.Context) (redis.UniversalClient, error) {
+	if x.opt.client != nil {
+		for _, h := range x.opt.hooks {
+			x.opt.client.AddHook(h)
+		}
+		return x.opt.client, nil
+	}
+	uo := x.universalOptions()
+	if uo.MasterName == "" && len(uo.Addrs) == 1 {
+		probe := redis.NewClient(uo.Simple())
+		info, err := probe.Info(ctx, "cluster").Result()
+		_ = probe.Close()
+		if err != nil {
+			return nil, fmt.Errorf("redisindex: connect %s: %w", uo.Addrs[0], err)
+		}
+		uo.IsClusterMode = strings.Contains(info, "cluster_enabled:1")
+	}
+	c := redis.NewUniversalClient(uo)
+	for _, h := range x.opt.hooks {
+		c.AddHook(h)
+	}
+	return c, nil
+}
+
+func (x *Index) universalOptions() *redis.UniversalOptions {
+	c := x.cfg
+	dial, read, write := c.DialTimeout.D(), c.ReadTimeout.D(), c.WriteTimeout.D()
+	if dial <= 0 {
+		dial = DefaultDialTimeout
+	}
+	if read <= 0 {
+		read = DefaultIOTimeout
+	}
+	if write <= 0 {
+		write = DefaultIOTimeout
+	}
+	uo := &redis.UniversalOptions{
+		Addrs:      c.Addrs,
+		MasterName: c.MasterName,
+		Username:   c.Username,
+		Password:   c.Password.Value(),
+		DB:         c.DB,
+		// Sentinels usually share the data nodes' credentials in managed offerings.
+		SentinelUsername: c.Username,
+		SentinelPassword: c.Password.Value(),
+		DialTimeout:      dial,
+		ReadTimeout:      read,
+		WriteTimeout:     write,
+		PoolTimeout:      read,
+		// The caller's context (the decision deadline) bounds every call as well.
+		ContextTimeoutEnabled: true,
+		// One retry with a short back-off: a decision cannot wait for more.
+		MaxRetries:         1,
+		MinRetryBackoff:    5 * time.Millisecond,
+		MaxRetryBackoff:    50 * time.Millisecond,
+		DialerRetries:      2,
+		DialerRetryTimeout: 20 * time.Millisecond,
+		ClientName:         "dedupegate",
+		DisableIdentity:    true,
+	}
+	if c.TLS {
+		host := ""
+		if len(c.Addrs) > 0 {
+			host, _, _ = net.SplitHostPort(c.Addrs[0])
+		}
+		uo.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12, ServerName: host}
+	}
+	return uo
+}
+
+func (x *Index) keyBucket(kid uint64) string {
+	return bucketKey(x.prefix, "k:", kid&(x.keyBuckets-1))
+}
+
+func (x *Index) recBucket(rid uint32) string {
+	return bucketKey(x.prefix, "r:", uint64(rid)&(x.recBuckets-1))
+}

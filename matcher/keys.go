@@ -1,0 +1,206 @@
+package matcher
+
+import (
+	"encoding/base64"
+	"encoding/binary"
+	"hash/fnv"
+	"strconv"
+	"strings"
+)
+
+// Keys have the form "<candidate table>|<label>|<hash>": the label names the attributes and
+// transforms (short, for people reading the index), the hash is 64 bits of FNV-1a over the
+// label and the normalised values, base64url-encoded (11 characters). Hashing keeps keys short
+// and keeps clear-text personal data out of index key names; a collision only adds a candidate.
+// Strong keys use the candidate attribute's name as label ("contact|emailaddress1|…").
+
+// attrAbbrev are short key labels of common attributes.
+var attrAbbrev = map[string]string{
+	"emailaddress1": "em1", "emailaddress2": "em2", "emailaddress3": "em3",
+	"telephone1": "tel1", "telephone2": "tel2", "telephone3": "tel3", "mobilephone": "mob",
+	"governmentid": "gid", "firstname": "fn", "lastname": "ln", "fullname": "nm", "name": "nm",
+	"birthdate": "dob", "address1_postalcode": "pc1", "address1_line1": "ad1",
+	"address1_city": "ct1", "companyname": "co", "websiteurl": "web", "fax": "fax",
+	"accountnumber": "acc",
+}
+
+var transformAbbrev = map[string]string{
+	"value": "", "phonetic": "~p", "initial": "~i", "year": "~y", "nickname": "~n",
+	"digits": "~d", "token": "~t", "local": "~l",
+}
+
+func (r *Rule) keyLabel(parts []compiledPart) string {
+	var b strings.Builder
+	for i, p := range parts {
+		if i > 0 {
+			b.WriteByte('+')
+		}
+		a := r.fields[p.field].candAttr
+		if ab, ok := attrAbbrev[a]; ok {
+			a = ab
+		}
+		b.WriteString(a)
+		b.WriteString(transformAbbrev[p.transform])
+	}
+	return b.String()
+}
+
+// BlockingKeys returns the index keys under which candidates for p are filed.
+func (r *Rule) BlockingKeys(p *Prepared) []string {
+	if len(p.vals) != len(r.fields) {
+		return nil
+	}
+	keys := make([]string, 0, len(r.keys))
+	var vals [8]string
+outer:
+	for _, k := range r.keys {
+		vs := vals[:0]
+		for _, part := range k.parts {
+			v := keyValue(r.lex, &r.fields[part.field], &p.vals[part.field], part.transform)
+			if v == "" {
+				continue outer
+			}
+			vs = append(vs, v)
+		}
+		key := r.spec.CandidateEntity + "|" + k.label + "|" + keyHash(k.label, vs)
+		if !contains(keys, key) {
+			keys = append(keys, key)
+		}
+	}
+	return keys
+}
+
+// StrongKeys returns the keys of p's exact identifiers, reserved against concurrent creates.
+func (r *Rule) StrongKeys(p *Prepared) []string {
+	if len(p.vals) != len(r.fields) {
+		return nil
+	}
+	var keys []string
+	for i := range r.fields {
+		f := &r.fields[i]
+		if !f.spec.Strong || p.vals[i].blank() {
+			continue
+		}
+		keys = append(keys, r.spec.CandidateEntity+"|"+f.candAttr+"|"+keyHash(f.candAttr, []string{p.vals[i].norm}))
+	}
+	return keys
+}
+
+// IndexKeys returns the keys under which rec, a row of the rule's candidate table, is filed.
+func (r *Rule) IndexKeys(rec Record) []string {
+	return r.BlockingKeys(r.PrepareCandidate(rec))
+}
+
+// keyValue is one part of a key: the value transformed, or "" when there is none.
+func keyValue(lex *Lexicon, f *field, v *value, transform string) string {
+	if v.blank() {
+		return ""
+	}
+	switch transform {
+	case "phonetic":
+		switch f.kind {
+		case kFirstName, kPersonName, kCompany:
+			if len(v.toks) > 0 {
+				p, _ := DoubleMetaphone(v.toks[0])
+				return p
+			}
+			return ""
+		case kLastName:
+			return v.ph1
+		}
+		p, _ := DoubleMetaphone(compact(v.norm))
+		return p
+	case "initial":
+		s := v.norm
+		if f.kind == kAddress {
+			s = v.alt
+		}
+		for _, r := range s {
+			return string(r)
+		}
+		return ""
+	case "year":
+		if len(v.norm) == 8 {
+			return v.norm[:4]
+		}
+		return ""
+	case "nickname":
+		if len(v.groups) > 0 {
+			best := ""
+			for _, g := range v.groups {
+				if c := lex.canon[g]; best == "" || c < best {
+					best = c
+				}
+			}
+			return best
+		}
+		return v.alt
+	case "digits":
+		d := v.alt
+		if len(d) > 7 {
+			d = d[len(d)-7:]
+		}
+		return d
+	case "local":
+		// The mailbox name: survives a typo in the domain. Role mailboxes are placeholders.
+		if len(v.alt) < 3 {
+			return ""
+		}
+		return v.alt
+	case "token":
+		if len(v.toks) > 0 {
+			return v.toks[0]
+		}
+		t, _, _ := strings.Cut(v.norm, " ")
+		return t
+	}
+	// value
+	switch f.kind {
+	case kFirstName, kLastName, kPersonName, kCompany:
+		return v.alt
+	case kAddress:
+		// House number and the first word of the street: robust to typos in the street
+		// type and to words added after the name. No number, no key (too broad).
+		if v.num == "" || len(v.toks) == 0 {
+			return ""
+		}
+		return v.num + " " + v.toks[0]
+	}
+	return v.norm
+}
+
+func keyHash(label string, vals []string) string {
+	h := fnv.New64a()
+	h.Write([]byte(label))
+	for _, v := range vals {
+		h.Write([]byte{0})
+		h.Write([]byte(v))
+	}
+	var b [8]byte
+	binary.BigEndian.PutUint64(b[:], h.Sum64())
+	return base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+func contains(xs []string, x string) bool {
+	for _, y := range xs {
+		if y == x {
+			return true
+		}
+	}
+	return false
+}
+
+// KeyLabels returns the labels of the rule's blocking keys, in order (for documentation and
+// the validate command).
+func (r *Rule) KeyLabels() []string {
+	out := make([]string, len(r.keys))
+	for i, k := range r.keys {
+		out[i] = k.label
+	}
+	return out
+}
+
+// String describes the rule briefly.
+func (r *Rule) String() string {
+	return r.spec.Name + " (" + r.spec.Entity + " → " + r.spec.CandidateEntity + ", " + strconv.Itoa(len(r.fields)) + " fields)"
+}

@@ -1,0 +1,305 @@
+package matcher
+
+import edlib "github.com/hbollon/go-edlib"
+
+// fastLen is the longest ASCII string the allocation-free fast paths handle; longer or
+// non-ASCII strings go through go-edlib.
+const fastLen = 64
+
+// JaroWinkler returns the Jaro-Winkler similarity of a and b in [0,1] (prefix scale 0.1, at most
+// 4 prefix characters). Two empty strings are not similar (0).
+func JaroWinkler(a, b string) float64 {
+	if a == b {
+		if a == "" {
+			return 0
+		}
+		return 1
+	}
+	if len(a) == 0 || len(b) == 0 {
+		return 0
+	}
+	if len(a) > fastLen || len(b) > fastLen || !isASCII(a) || !isASCII(b) {
+		return float64(edlib.JaroWinklerSimilarity(a, b))
+	}
+	j := jaroASCII(a, b)
+	if j <= 0 || j >= 1 {
+		return j
+	}
+	prefix := 0
+	for prefix < 4 && prefix < len(a) && prefix < len(b) && a[prefix] == b[prefix] {
+		prefix++
+	}
+	return j + 0.1*float64(prefix)*(1-j)
+}
+
+func jaroASCII(a, b string) float64 {
+	la, lb := len(a), len(b)
+	maxDist := la
+	if lb > maxDist {
+		maxDist = lb
+	}
+	maxDist = maxDist/2 - 1
+	if maxDist < 0 {
+		maxDist = 0
+	}
+	var ma, mb [fastLen]bool
+	matches := 0
+	for i := 0; i < la; i++ {
+		lo, hi := i-maxDist, i+maxDist+1
+		if lo < 0 {
+			lo = 0
+		}
+		if hi > lb {
+			hi = lb
+		}
+		for j := lo; j < hi; j++ {
+			if !mb[j] && a[i] == b[j] {
+				ma[i], mb[j] = true, true
+				matches++
+				break
+			}
+		}
+	}
+	if matches == 0 {
+		return 0
+	}
+	t, k := 0, 0
+	for i := 0; i < la; i++ {
+		if !ma[i] {
+			continue
+		}
+		for !mb[k] {
+			k++
+		}
+		if a[i] != b[k] {
+			t++
+		}
+		k++
+	}
+	m := float64(matches)
+	return (m/float64(la) + m/float64(lb) + (m-float64(t)/2)/m) / 3
+}
+
+// Levenshtein returns the edit distance (insertions, deletions, substitutions) between a and b,
+// counted in runes.
+func Levenshtein(a, b string) int {
+	if a == b {
+		return 0
+	}
+	if len(a) > fastLen || len(b) > fastLen || !isASCII(a) || !isASCII(b) {
+		return edlib.LevenshteinDistance(a, b)
+	}
+	if len(a) == 0 {
+		return len(b)
+	}
+	if len(b) == 0 {
+		return len(a)
+	}
+	var row [fastLen + 1]int
+	for j := 0; j <= len(b); j++ {
+		row[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		diag := row[0]
+		row[0] = i
+		for j := 1; j <= len(b); j++ {
+			up := row[j]
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			v := diag + cost
+			if up+1 < v {
+				v = up + 1
+			}
+			if row[j-1]+1 < v {
+				v = row[j-1] + 1
+			}
+			row[j] = v
+			diag = up
+		}
+	}
+	return row[len(b)]
+}
+
+// Damerau returns the optimal-string-alignment Damerau-Levenshtein distance between a and b:
+// Levenshtein plus transpositions of adjacent characters, counted in runes.
+func Damerau(a, b string) int { return damerauMax(a, b, -1) }
+
+// damerauMax is Damerau that may stop early: once every alignment costs more than max it
+// returns a value above max (max < 0: no limit).
+func damerauMax(a, b string, max int) int {
+	if a == b {
+		return 0
+	}
+	if len(a) > fastLen || len(b) > fastLen || !isASCII(a) || !isASCII(b) {
+		return edlib.OSADamerauLevenshteinDistance(a, b)
+	}
+	if len(a) == 0 {
+		return len(b)
+	}
+	if len(b) == 0 {
+		return len(a)
+	}
+	if max >= 0 {
+		if d := len(a) - len(b); d > max || -d > max {
+			return max + 1
+		}
+		if len(a) >= 16 && bagDistance(a, b) > max {
+			return max + 1
+		}
+	}
+	var rows [3][fastLen + 1]int // rows i-2, i-1, i, used in rotation
+	prev2, prev, cur := 0, 1, 2
+	for j := 0; j <= len(b); j++ {
+		rows[prev][j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		rc, rp, rpp := &rows[cur], &rows[prev], &rows[prev2]
+		rc[0] = i
+		rowMin := i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			v := rp[j-1] + cost
+			if rp[j]+1 < v {
+				v = rp[j] + 1
+			}
+			if rc[j-1]+1 < v {
+				v = rc[j-1] + 1
+			}
+			if i > 1 && j > 1 && a[i-1] == b[j-2] && a[i-2] == b[j-1] && rpp[j-2]+1 < v {
+				v = rpp[j-2] + 1
+			}
+			rc[j] = v
+			if v < rowMin {
+				rowMin = v
+			}
+		}
+		// A transposition can lower the next row by one below this row's minimum only via
+		// the row before, so stop when two consecutive rows exceed max.
+		if max >= 0 && rowMin > max+1 {
+			return max + 1
+		}
+		prev2, prev, cur = prev, cur, prev2
+	}
+	return rows[prev][len(b)]
+}
+
+// withinOneEdit reports whether a and b (byte strings) differ by exactly one substitution,
+// insertion, deletion or transposition of adjacent characters: Damerau(a, b) == 1, in O(n).
+func withinOneEdit(a, b string) bool {
+	if a == b {
+		return false
+	}
+	if len(a) > len(b) {
+		a, b = b, a
+	}
+	switch len(b) - len(a) {
+	case 0:
+		i := 0
+		for i < len(a) && a[i] == b[i] {
+			i++
+		}
+		// substitution at i, or transposition of i and i+1
+		if a[i+1:] == b[i+1:] {
+			return true
+		}
+		return i+1 < len(a) && a[i] == b[i+1] && a[i+1] == b[i] && a[i+2:] == b[i+2:]
+	case 1:
+		i := 0
+		for i < len(a) && a[i] == b[i] {
+			i++
+		}
+		return a[i:] == b[i+1:]
+	}
+	return false
+}
+
+// bagDistance is a lower bound of the edit distance of two ASCII strings: the larger of the
+// number of characters of a missing from b and of b missing from a, counted as multisets.
+// A transposition costs 1 in Damerau and 0 here, so it bounds Damerau too.
+func bagDistance(a, b string) int {
+	var counts [128]int16
+	for i := 0; i < len(a); i++ {
+		counts[a[i]]++
+	}
+	for i := 0; i < len(b); i++ {
+		counts[b[i]]--
+	}
+	pos, neg := 0, 0
+	for _, c := range counts {
+		if c > 0 {
+			pos += int(c)
+		} else {
+			neg -= int(c)
+		}
+	}
+	if neg > pos {
+		return neg
+	}
+	return pos
+}
+
+// editSimilarity turns an edit distance into a similarity: 1 - d / (length of the longer).
+func editSimilarity(d int, a, b string) float64 {
+	la, lb := runeLen(a), runeLen(b)
+	if lb > la {
+		la = lb
+	}
+	if la == 0 {
+		return 0
+	}
+	s := 1 - float64(d)/float64(la)
+	if s < 0 {
+		return 0
+	}
+	return s
+}
+
+// LevenshteinSimilarity is 1 - Levenshtein(a,b)/max(len): 1 for equal non-empty strings.
+func LevenshteinSimilarity(a, b string) float64 {
+	if a == "" || b == "" {
+		return 0
+	}
+	return editSimilarity(Levenshtein(a, b), a, b)
+}
+
+// DamerauSimilarity is 1 - Damerau(a,b)/max(len).
+func DamerauSimilarity(a, b string) float64 {
+	if a == "" || b == "" {
+		return 0
+	}
+	return editSimilarity(Damerau(a, b), a, b)
+}
+
+// damerauSimilarityAbove is DamerauSimilarity when it is above floor, else some value at or
+// below floor (computed faster).
+func damerauSimilarityAbove(a, b string, floor float64) float64 {
+	if a == "" || b == "" {
+		return 0
+	}
+	l := runeLen(a)
+	if lb := runeLen(b); lb > l {
+		l = lb
+	}
+	max := int((1 - floor) * float64(l))
+	d := damerauMax(a, b, max)
+	if d > max {
+		return 0
+	}
+	return editSimilarity(d, a, b)
+}
+
+func runeLen(s string) int {
+	if isASCII(s) {
+		return len(s)
+	}
+	n := 0
+	for range s {
+		n++
+	}
+	return n
+}

@@ -1,0 +1,158 @@
+package scan
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/dedupegate/dedupegate/configs"
+	"github.com/dedupegate/dedupegate/index"
+	"github.com/dedupegate/dedupegate/matcher"
+	"github.com/dedupegate/dedupegate/rules"
+)
+
+// benchRules loads the shipped rules with the datasets' nickname and suffix lists when they are
+// present, the built-in lists otherwise.
+func benchRules(b *testing.B) *rules.Set {
+	b.Helper()
+	files := matcher.LexiconFiles{NoDefaultFiles: true}
+	if wd, err := os.Getwd(); err == nil {
+		ds := filepath.Join(wd, "..", "..", "shared", "datasets")
+		if _, err := os.Stat(filepath.Join(ds, "nicknames", "names.csv")); err == nil {
+			files.Nicknames = filepath.Join(ds, "nicknames", "names.csv")
+			files.CompanySuffixes = filepath.Join(ds, "company_suffixes", "fingerprints_types.yml")
+		}
+	}
+	lex, err := matcher.LoadLexicon(files)
+	if err != nil {
+		b.Fatal(err)
+	}
+	set, err := rules.Parse(configs.DefaultRules, "configs/rules.yaml", lex)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return set
+}
+
+// peakRSS returns the process's peak resident set size in MiB (Linux; 0 elsewhere).
+func peakRSS() float64 {
+	data, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kb, _ := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 64)
+			return kb / 1024
+		}
+	}
+	return 0
+}
+
+// BenchmarkScan1M scans a synthetic import file of SCAN_BENCH_ROWS rows (default 1,000,000:
+// 5% re-entered CRM contacts, 2% repeats within the file) against an export of as many
+// existing contacts loaded in memory, writing the JSONL results, the clean file and the report
+// to disk, and prints the load and scan rates and the peak RSS. SCAN_BENCH_IMPORT_ROWS sets
+// the import file's rows apart from the CRM's. Two rule sets:
+// shipped-rules is configs/rules.yaml (the real cost); email-rule has one exact email key
+// (testdata/rules-email.yaml), which measures the pipeline itself. SCAN_BENCH_RULES=shipped or
+// email runs one of them.
+//
+//	go test ./scan -run '^$' -bench BenchmarkScan1M -benchtime 1x -timeout 60m
+func BenchmarkScan1M(b *testing.B) {
+	n := 1_000_000
+	if v, err := strconv.Atoi(os.Getenv("SCAN_BENCH_ROWS")); err == nil && v > 0 {
+		n = v
+	}
+	rows := n
+	if v, err := strconv.Atoi(os.Getenv("SCAN_BENCH_IMPORT_ROWS")); err == nil && v > 0 {
+		rows = v
+	}
+	dir := b.TempDir()
+	crmPath, impPath := filepath.Join(dir, "crm.csv"), filepath.Join(dir, "import.csv")
+	crmF, err := os.Create(crmPath)
+	if err != nil {
+		b.Fatal(err)
+	}
+	impF, err := os.Create(impPath)
+	if err != nil {
+		b.Fatal(err)
+	}
+	t0 := time.Now()
+	if err := writeSynthFiles(crmF, impF, n, rows, 0.05, 0.02, 1); err != nil {
+		b.Fatal(err)
+	}
+	crmF.Close()
+	impF.Close()
+	fmt.Printf("generated %d CRM rows and %d import rows in %.1fs\n", n, rows, time.Since(t0).Seconds())
+	only := os.Getenv("SCAN_BENCH_RULES")
+	if only == "" || only == "shipped" {
+		b.Run("shipped-rules", func(b *testing.B) { benchScan(b, benchRules(b), dir, crmPath, impPath) })
+	}
+	if only == "" || only == "email" {
+		b.Run("email-rule", func(b *testing.B) {
+			set, err := rules.LoadFile(filepath.Join("testdata", "rules-email.yaml"), nil)
+			if err != nil {
+				b.Fatal(err)
+			}
+			benchScan(b, set, dir, crmPath, impPath)
+		})
+	}
+}
+
+func benchScan(b *testing.B, set *rules.Set, dir, crmPath, impPath string) {
+	m, _ := ParseMapping(synthMapping)
+	ctx := context.Background()
+	idx := index.NewMemory()
+	f, err := os.Open(crmPath)
+	if err != nil {
+		b.Fatal(err)
+	}
+	t0 := time.Now()
+	st, err := LoadAgainst(ctx, set, "contact", f, Input{Name: "crm.csv", Mapping: m, IDColumn: "id"}, idx, nil)
+	f.Close()
+	if err != nil {
+		b.Fatal(err)
+	}
+	load := time.Since(t0)
+	runtime.GC()
+	fmt.Printf("%s: loaded %d CRM records (%d filed) in %.1fs: %.0f records/s; peak RSS so far %.0f MiB\n",
+		b.Name(), st.Rows, idx.Len(), load.Seconds(), float64(st.Rows)/load.Seconds(), peakRSS())
+
+	b.ResetTimer()
+	var sum Summary
+	for range b.N {
+		in, err := os.Open(impPath)
+		if err != nil {
+			b.Fatal(err)
+		}
+		outs := make([]*os.File, 3)
+		for i, name := range []string{"results.jsonl", "clean.csv", "report.csv"} {
+			if outs[i], err = os.Create(filepath.Join(dir, name)); err != nil {
+				b.Fatal(err)
+			}
+		}
+		rw, _ := NewResultWriter(OutputJSONL, outs[0])
+		sum, err = Scan(ctx, Config{Entity: "contact", Rules: set, CRM: idx,
+			Input: Input{Name: "import.csv", Mapping: m, IDColumn: "id"}}, in, Outputs{Results: rw, Clean: outs[1], Report: outs[2]})
+		in.Close()
+		for _, o := range outs {
+			o.Close()
+		}
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	rate := float64(sum.Rows) / sum.Elapsed.Seconds()
+	b.ReportMetric(rate, "rows/s")
+	b.ReportMetric(peakRSS(), "peak-RSS-MiB")
+	fmt.Printf("%s: %s\n%s: %s, GOMAXPROCS %d, peak RSS %.0f MiB\n", b.Name(), sum, b.Name(), sum.Rate(), runtime.GOMAXPROCS(0), peakRSS())
+	runtime.KeepAlive(idx)
+}

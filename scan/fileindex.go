@@ -1,0 +1,206 @@
+package scan
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/dedupegate/dedupegate/index"
+	"github.com/dedupegate/dedupegate/matcher"
+	"github.com/dedupegate/dedupegate/rules"
+)
+
+// fileIDPrefix marks the ids of in-file candidates: the row number follows. No CRM id starts
+// with a NUL byte, so the source of a match is known from its id alone.
+const fileIDPrefix = "\x00row:"
+
+func fileID(row int) string { return fileIDPrefix + strconv.Itoa(row) }
+
+// fileRow returns the row number of an in-file candidate id, or 0 for a CRM id.
+func fileRow(id string) int {
+	if !strings.HasPrefix(id, fileIDPrefix) {
+		return 0
+	}
+	n, _ := strconv.Atoi(id[len(fileIDPrefix):])
+	return n
+}
+
+// fileIndex holds the rows of the scanned file already read, filed under the same keys the CRM
+// index uses. It is append-only: rows arrive in file order, so every key's row list is sorted,
+// and a lookup for row N sees exactly the rows before N whatever has been added since.
+type fileIndex struct {
+	mu   sync.RWMutex
+	keys map[string][]int32
+	rows [][]fileRec // chunks of fileChunk rows; row r is rows[r/fileChunk][r%fileChunk]
+}
+
+const fileChunk = 4096
+
+// fileRec is one filed row: its display id and the attributes the rules read of a candidate.
+type fileRec struct {
+	id    string
+	attrs map[string]string
+}
+
+func newFileIndex() *fileIndex { return &fileIndex{keys: map[string][]int32{}} }
+
+// add files a batch of rows (in ascending row order, after every row already filed).
+func (f *fileIndex) add(rows []*row, entries []index.Entry) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for i, r := range rows {
+		e := entries[i]
+		if len(e.Keys) == 0 {
+			continue
+		}
+		c, o := r.num/fileChunk, r.num%fileChunk
+		for len(f.rows) <= c {
+			f.rows = append(f.rows, make([]fileRec, fileChunk))
+		}
+		f.rows[c][o] = fileRec{id: displayID(r), attrs: e.Record.Attrs}
+		for _, k := range e.Keys {
+			f.keys[k] = append(f.keys[k], int32(r.num))
+		}
+	}
+}
+
+// id returns the display id of a filed row.
+func (f *fileIndex) id(row int) string {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	c, o := row/fileChunk, row%fileChunk
+	if c < len(f.rows) {
+		return f.rows[c][o].id
+	}
+	return strconv.Itoa(row)
+}
+
+// lookup appends the rows before limit filed under keys: per key, the first perKey of them
+// (all when perKey ≤ 0), each row once.
+func (f *fileIndex) lookup(dst []matcher.Record, entity string, keys []string, perKey, limit int) []matcher.Record {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	var seen rowSet
+	for _, k := range keys {
+		rows := f.keys[k]
+		n := sort.Search(len(rows), func(i int) bool { return int(rows[i]) >= limit })
+		if perKey > 0 && n > perKey {
+			n = perKey
+		}
+		for _, r := range rows[:n] {
+			if !seen.add(r) {
+				continue
+			}
+			rec := f.rows[int(r)/fileChunk][int(r)%fileChunk]
+			dst = append(dst, matcher.Record{Entity: entity, ID: fileID(int(r)), Attrs: rec.attrs})
+		}
+	}
+	return dst
+}
+
+// rowSet is a set of row numbers: a slice while small (the usual lookup finds a handful), a map
+// past that (a huge block must not cost quadratic time).
+type rowSet struct {
+	small []int32
+	big   map[int32]struct{}
+}
+
+// add inserts r and reports whether it was new.
+func (s *rowSet) add(r int32) bool {
+	if s.big != nil {
+		if _, ok := s.big[r]; ok {
+			return false
+		}
+		s.big[r] = struct{}{}
+		return true
+	}
+	for _, x := range s.small {
+		if x == r {
+			return false
+		}
+	}
+	s.small = append(s.small, r)
+	if len(s.small) > 32 {
+		s.big = make(map[int32]struct{}, 2*len(s.small))
+		for _, x := range s.small {
+			s.big[x] = struct{}{}
+		}
+	}
+	return true
+}
+
+// checkedKey carries, in a lookup's context, the row being checked: in-file candidates must come
+// before it (replay order), and the Dataverse fallback queries by its attributes.
+type checkedKey struct{}
+
+type checked struct {
+	num int
+	rec matcher.Record
+}
+
+func withRow(ctx context.Context, num int, rec matcher.Record) context.Context {
+	return context.WithValue(ctx, checkedKey{}, checked{num: num, rec: rec})
+}
+
+// sources is the index the scan's engine reads: the CRM and the rows of the file before the
+// checked one. The CRM is the live index or an exported file loaded in memory, and, when the
+// index is missing or fails, the Dataverse fallback; with neither, the file is checked against
+// itself only. The fallback is queried here rather than by the engine, so that the in-file
+// candidates are kept when it is used.
+type sources struct {
+	crm      rules.Index          // nil: none
+	fallback rules.FallbackSource // nil: none
+	rules    []*rules.Rule        // the rules checking the file's table (fallback queries)
+	file     *fileIndex
+	entity   string // table of the file's rows
+}
+
+var _ rules.Index = (*sources)(nil)
+
+// Lookup implements rules.Index.
+func (s *sources) Lookup(ctx context.Context, q rules.Lookup) (rules.LookupResult, error) {
+	c, ok := ctx.Value(checkedKey{}).(checked)
+	if !ok {
+		return rules.LookupResult{}, fmt.Errorf("scan: lookup without a row")
+	}
+	var out rules.LookupResult
+	var err error
+	if s.crm != nil {
+		out, err = s.crm.Lookup(ctx, q)
+	}
+	if s.fallback != nil && (s.crm == nil || err != nil) {
+		recs, ferr := s.fallback.Candidates(ctx, s.rules, c.rec)
+		if ferr != nil {
+			if err != nil {
+				return rules.LookupResult{}, fmt.Errorf("%w; fallback: %w", err, ferr)
+			}
+			return rules.LookupResult{}, fmt.Errorf("fallback: %w", ferr)
+		}
+		out, err = rules.LookupResult{Records: recs}, nil
+	}
+	if err != nil {
+		return rules.LookupResult{}, err
+	}
+	out.Records = s.file.lookup(out.Records, s.entity, q.Keys, q.PerKeyLimit, c.num)
+	return out, nil
+}
+
+// Release implements rules.Index. The scan never reserves keys, so there is nothing of its
+// own to release; a CRM index gets the call passed on.
+func (s *sources) Release(ctx context.Context, keys []string, holder string) error {
+	if s.crm == nil || len(keys) == 0 {
+		return nil
+	}
+	return s.crm.Release(ctx, keys, holder)
+}
+
+// displayID is a row's id in the output: its id column, else its row number.
+func displayID(r *row) string {
+	if r.id != "" {
+		return r.id
+	}
+	return strconv.Itoa(r.num)
+}

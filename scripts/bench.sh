@@ -1,0 +1,103 @@
+#!/usr/bin/env bash
+# Load benchmark of the gateway (docs/governance.md): prints figures, asserts nothing.
+#
+#   scripts/bench.sh
+#
+# 1. starts a private redis-server on a free loopback port (no persistence),
+# 2. indexes BENCH_RECORDS (default 1,000,000) synthetic UK contacts in it under the shipped rules,
+# 3. starts the gateway (redis index backend, audit trail in the same Redis, info logging to a
+#    file) and a no-op echo server, both on loopback,
+# 4. drives POST /webhooks/dataverse of both with RemoteExecutionContext Create payloads (30% re-entries
+#    of indexed contacts, 70% new people): a fixed rate (BENCH_RATE, default 1,000/s) and a
+#    closed-loop peak (BENCH_CONNS requests in flight), and prints decisions/s, p50/p90/p99,
+#    Redis round trips per decision and the gateway/no-op throughput ratio,
+# 5. takes a CPU profile of the gateway during the peak phase and prints its top entries.
+#
+# Environment: BENCH_RECORDS, BENCH_RATE, BENCH_CONNS, BENCH_FIXED (20s), BENCH_PEAK (15s),
+# BENCH_DUP (0.3), BENCH_KEEP=1 keeps the work folder (logs, profile).
+# Needs go and redis-server (apt-get install -y redis-server). Everything stays on 127.0.0.1.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+records=${BENCH_RECORDS:-1000000}
+rate=${BENCH_RATE:-1000}
+conns=${BENCH_CONNS:-32}
+fixed=${BENCH_FIXED:-20s}
+peak=${BENCH_PEAK:-15s}
+dup=${BENCH_DUP:-0.3}
+redis_server=${REDIS_SERVER:-$(command -v redis-server || echo /usr/bin/redis-server)}
+[ -x "$redis_server" ] || { echo "bench: redis-server not found (apt-get install -y redis-server)" >&2; exit 1; }
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/dedupegate-bench.XXXXXX")
+pids=()
+cleanup() {
+	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+	for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+	if [ "${BENCH_KEEP:-}" = 1 ]; then echo "work folder kept: $work"; else rm -rf "$work"; fi
+}
+trap cleanup EXIT
+
+echo "building..."
+go build -o "$work/dedupegate-bench" ./cmd/dedupegate-bench
+bench="$work/dedupegate-bench"
+port() { "$bench" port; }
+wait_http() { # url
+	for _ in $(seq 1 200); do
+		curl -fsS -o /dev/null "$1" 2>/dev/null && return 0
+		sleep 0.1
+	done
+	echo "bench: $1 did not answer" >&2
+	return 1
+}
+
+rport=$(port)
+"$redis_server" --port "$rport" --bind 127.0.0.1 --protected-mode yes --save "" --appendonly no \
+	--dir "$work" --logfile "$work/redis.log" --daemonize no &
+pids+=($!)
+for _ in $(seq 1 100); do
+	if (exec 3<>"/dev/tcp/127.0.0.1/$rport") 2>/dev/null; then break; fi
+	sleep 0.05
+done
+
+echo "== dedupegate load benchmark: $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')), $(go version | cut -d' ' -f3), $("$redis_server" --version | cut -d' ' -f3)"
+"$bench" load --redis "127.0.0.1:$rport" --n "$records"
+
+secret=$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
+gport=$(port)
+pport=$(port)
+nport=$(port)
+cat >"$work/gateway.yaml" <<EOF
+listen: 127.0.0.1:$gport
+log:
+  level: info
+webhook:
+  auth:
+    secrets: [$secret]
+index:
+  backend: redis
+  redis:
+    addrs: [127.0.0.1:$rport]
+audit:
+  enabled: true
+EOF
+"$bench" serve --config "$work/gateway.yaml" --pprof "127.0.0.1:$pport" >"$work/gateway.out" 2>"$work/gateway.log" &
+pids+=($!)
+"$bench" noop --listen "127.0.0.1:$nport" >"$work/noop.out" 2>&1 &
+pids+=($!)
+wait_http "http://127.0.0.1:$gport/healthz"
+wait_http "http://127.0.0.1:$gport/readyz"
+
+"$bench" run --gateway "http://127.0.0.1:$gport" --noop "http://127.0.0.1:$nport" --secret "$secret" \
+	--redis "127.0.0.1:$rport" --n "$records" --rate "$rate" --conns "$conns" --fixed "$fixed" --peak "$peak" --dup "$dup" \
+	--profile-url "http://127.0.0.1:$pport" --profile-out "$work/cpu.pprof"
+
+if [ -s "$work/cpu.pprof" ]; then
+	echo
+	echo "== where the gateway's CPU went during the peak phase (pprof -top, cumulative):"
+	go tool pprof -top -cum -nodecount=30 "$bench" "$work/cpu.pprof" 2>/dev/null | sed -n '1,38p'
+	echo
+	echo "== flat:"
+	go tool pprof -top -nodecount=20 "$bench" "$work/cpu.pprof" 2>/dev/null | sed -n '6,26p'
+fi
+echo
+echo "gateway log lines written: $(wc -l <"$work/gateway.log")"
