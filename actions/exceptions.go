@@ -104,8 +104,38 @@ func (x *Exceptions) NotDuplicate(entityA, idA, entityB, idB string) bool {
 	if idA == "" || idB == "" {
 		return false
 	}
-	_, ok := (*x.set.Load())[PairKey(entityA, idA, entityB, idB)]
+	set := *x.set.Load()
+	if len(set) == 0 {
+		return false
+	}
+	// The decision path calls this per candidate: build the key in a stack buffer (Go looks
+	// maps up by string(bytes) without allocating) instead of PairKey's strings.
+	var buf [160]byte
+	a := appendRef(buf[:0], entityA, idA)
+	n := len(a)
+	b := appendRef(a, entityB, idB)
+	left, right := b[:n], b[n:]
+	if string(right) < string(left) {
+		left, right = right, left
+	}
+	var key [162]byte
+	k := append(append(append(key[:0], left...), '|'), right...)
+	_, ok := set[string(k)]
 	return ok
+}
+
+// appendRef appends "table/id" in lower case.
+func appendRef(dst []byte, entity, id string) []byte {
+	for _, s := range []string{entity, "/", id} {
+		for i := 0; i < len(s); i++ {
+			c := s[i]
+			if 'A' <= c && c <= 'Z' {
+				c += 'a' - 'A'
+			}
+			dst = append(dst, c)
+		}
+	}
+	return dst
 }
 
 // Has reports whether a pair key is in the list.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -83,7 +84,11 @@ func exerciseStore(t *testing.T, newStore func() ExceptionStore) {
 	if !reader.NotDuplicate("contact", idB, "contact", idA) || !reader.NotDuplicate("contact", idA, "contact", idB) {
 		t.Fatal("reader does not know the pair after refreshing (either order)")
 	}
-	if reader.NotDuplicate("contact", idA, "contact", idC) || reader.NotDuplicate("contact", idA, "", "") {
+	if !reader.NotDuplicate("Contact", strings.ToUpper(idB), "CONTACT", idA) {
+		t.Fatal("the lookup is case sensitive")
+	}
+	if reader.NotDuplicate("contact", idA, "contact", idC) || reader.NotDuplicate("contact", idA, "", "") ||
+		reader.NotDuplicate("lead", idA, "contact", idB) {
 		t.Fatal("reader reports a pair that was never added")
 	}
 	// Adding the same pair again is harmless.

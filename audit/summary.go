@@ -16,7 +16,9 @@ type Counts struct {
 	Fallback int `json:"fallback"`
 	Audit    int `json:"audit"`
 	Action   int `json:"action"`
-	Total    int `json:"total"`
+	// Other counts kinds written by other parts of the gateway (e.g. follow-up outcomes).
+	Other int `json:"other"`
+	Total int `json:"total"`
 }
 
 func (c *Counts) add(k Kind) {
@@ -33,6 +35,8 @@ func (c *Counts) add(k Kind) {
 		c.Audit++
 	case KindAction:
 		c.Action++
+	default:
+		c.Other++
 	}
 	c.Total++
 }
@@ -157,6 +161,9 @@ func Summarize(entries []Entry, since, until time.Time) Summary {
 			}
 			overrides[u]++
 		}
+		if !decisionKind(e.Kind) {
+			continue // another part's record of an earlier decision: its matches are counted there
+		}
 		seen := map[recKey]bool{}
 		for _, m := range e.Matches {
 			k := recKey{m.Entity, m.ID}
@@ -204,6 +211,15 @@ func Summarize(entries []Entry, since, until time.Time) Summary {
 		s.MostDuplicated = s.MostDuplicated[:topN]
 	}
 	return s
+}
+
+// decisionKind reports whether entries of kind k record a decision (not a follow-up of one).
+func decisionKind(k Kind) bool {
+	switch k {
+	case KindBlock, KindWarn, KindOverride, KindFallback, KindAudit, KindAction:
+		return true
+	}
+	return false
 }
 
 func sortedCounts(m map[string]*Counts) []NamedCounts {

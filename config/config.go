@@ -125,6 +125,10 @@ type Redis struct {
 	WriteTimeout Duration `yaml:"write_timeout"`
 	// TLS turns on TLS to Redis.
 	TLS bool `yaml:"tls"`
+	// Buckets is the candidate index's key bucket count, used when the index is first created
+	// (a power of two, about records × keys per record / 64). 0: 131072, for up to about 2.5M
+	// records. See docs/index.md.
+	Buckets int `yaml:"buckets"`
 }
 
 // Dataverse configures the Web API client.
@@ -228,23 +232,26 @@ func Parse(data []byte, filename string, getenv func(string) string) (*Config, e
 	}
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
+	var ps []Problem
 	if err := dec.Decode(c); err != nil && !errors.Is(err, io.EOF) {
+		// yaml.v3 keeps decoding past unknown keys and type mismatches and reports them all in
+		// one TypeError; the rest of the file is still checked below, so that every problem is
+		// reported in one run.
 		var te *yaml.TypeError
-		if errors.As(err, &te) {
-			ps := &Problems{File: filename}
-			for _, msg := range te.Errors {
-				ps.List = append(ps.List, parseYAMLMessage(msg))
-			}
-			return nil, ps
+		if !errors.As(err, &te) {
+			return nil, &Problems{File: filename, List: []Problem{yamlProblem(err)}}
 		}
-		return nil, &Problems{File: filename, List: []Problem{yamlProblem(err)}}
+		for _, msg := range te.Errors {
+			ps = append(ps, parseYAMLMessage(msg))
+		}
 	}
 	c.applyEnv(getenv)
 	c.setDefaults()
-	if ps := c.validate(); len(ps) > 0 {
-		for i := range ps {
-			ps[i].Line, ps[i].Column = locate(&root, ps[i].Path)
-		}
+	for _, p := range c.validate() {
+		p.Line, p.Column = locate(&root, p.Path)
+		ps = append(ps, p)
+	}
+	if len(ps) > 0 {
 		sort.SliceStable(ps, func(a, b int) bool { return ps[a].Line < ps[b].Line })
 		return nil, &Problems{File: filename, List: ps}
 	}

@@ -129,6 +129,18 @@ func WithTables(ts ...TableInfo) Option {
 	}
 }
 
+// WithLookups declares the lookup columns of a table (logical names), so that the client does
+// not read them from EntityDefinitions (an application user with a minimal role may not).
+func WithLookups(table string, columns ...string) Option {
+	return func(c *Client) {
+		m := make(map[string]bool, len(columns))
+		for _, col := range columns {
+			m[strings.ToLower(col)] = true
+		}
+		c.lookups[table] = m
+	}
+}
+
 // WithLogger sets the logger for retries and throttling (never given record data).
 func WithLogger(l *zap.Logger) Option { return func(c *Client) { c.log = l } }
 

@@ -587,3 +587,16 @@ func BenchmarkRows12000(b *testing.B) {
 		}
 	}
 }
+
+func TestWithLookupsSkipsMetadata(t *testing.T) {
+	h := start(t, emulator.Config{})
+	c := newClient(t, h.srv.URL, token, dataverse.WithLookups("contact", "parentcustomerid"))
+	before := h.emu.Stats().Requests
+	sel, err := c.SelectNames(context.Background(), "contact", []string{"lastname", "parentcustomerid"})
+	if err != nil || strings.Join(sel, ",") != "lastname,_parentcustomerid_value" || h.emu.Stats().Requests != before {
+		t.Fatalf("declared lookups: %v %v (%d requests)", sel, err, h.emu.Stats().Requests-before)
+	}
+	if _, err := c.SelectNames(context.Background(), "contact", []string{"lastname or 1"}); err == nil {
+		t.Fatal("an invalid column name was accepted")
+	}
+}

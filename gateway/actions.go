@@ -39,7 +39,7 @@ func (g *Gateway) prepareActions(ctx context.Context, o *options) (*actionsWirin
 	if dv, ok := o.reader.(actions.Dataverse); ok {
 		w.dv = dv
 	} else if cfg.Dataverse.URL != "" {
-		client, err := dataverse.New(ctx, cfg.Dataverse, dataverse.WithLogger(g.Log))
+		client, err := dataverse.New(ctx, cfg.Dataverse, dataverse.WithLogger(g.Log), dataverse.WithHTTPClient(g.DataverseHTTPClient()))
 		if err != nil {
 			return nil, err
 		}
@@ -68,7 +68,11 @@ func (g *Gateway) prepareActions(ctx context.Context, o *options) (*actionsWirin
 		g.Log.Warn("exceptions list not loaded at start; retrying every refresh", zap.Error(err))
 	}
 	g.Exceptions = w.exc
-	o.engine = append([]rules.Option{rules.WithExceptions(w.exc)}, o.engine...)
+	var exc rules.Exceptions = w.exc
+	if o.static != nil {
+		exc = anyExceptions{o.static, w.exc}
+	}
+	o.engine = append([]rules.Option{rules.WithExceptions(exc)}, o.engine...)
 	return w, nil
 }
 

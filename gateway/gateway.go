@@ -15,9 +15,8 @@ import (
 	"github.com/dedupegate/dedupegate/actions"
 	"github.com/dedupegate/dedupegate/audit"
 	"github.com/dedupegate/dedupegate/config"
-	"github.com/dedupegate/dedupegate/configs"
+	"github.com/dedupegate/dedupegate/dataverse"
 	"github.com/dedupegate/dedupegate/index"
-	"github.com/dedupegate/dedupegate/matcher"
 	"github.com/dedupegate/dedupegate/metrics"
 	"github.com/dedupegate/dedupegate/rules"
 	"github.com/dedupegate/dedupegate/webhook"
@@ -45,6 +44,9 @@ type Gateway struct {
 	Webhook *webhook.Handler
 	// Reader re-reads rows from Dataverse; nil without a Dataverse connection.
 	Reader webhook.RowReader
+	// Dataverse is the Web API client New built from dataverse.url (nil when a reader was
+	// passed in, or no URL is configured).
+	Dataverse *dataverse.Client
 	// Metrics are the Prometheus metrics (GET /metrics); Audit is the audit trail (nil when
 	// audit.enabled is false). See governance.go.
 	Metrics *metrics.Metrics
@@ -69,6 +71,9 @@ type options struct {
 	index  Index
 	reader webhook.RowReader
 	engine []rules.Option
+	// static are the rules file's "not a duplicate" pairs, combined with the review
+	// workflow's list (see exceptions).
+	static rules.Exceptions
 }
 
 // WithRules uses set instead of loading the rules file.
@@ -95,20 +100,13 @@ func New(ctx context.Context, cfg *config.Config, log *zap.Logger, opts ...Optio
 	g := &Gateway{Config: cfg, Log: log, checks: map[string]func(context.Context) error{}, Metrics: metrics.New()}
 	set := o.rules
 	if set == nil {
-		lex, err := matcher.LoadLexicon(matcher.LexiconFiles{
-			Nicknames:       cfg.Resolve(cfg.Matching.NicknamesFile),
-			CompanySuffixes: cfg.Resolve(cfg.Matching.CompanySuffixesFile),
-		})
-		if err != nil {
-			return nil, fmt.Errorf("matching data: %w", err)
-		}
-		if path := cfg.RulesPath(); path != "" {
-			set, err = rules.LoadFile(path, lex)
-		} else {
-			set, err = rules.Parse(configs.DefaultRules, "rules.yaml (embedded default)", lex)
-		}
+		f, err := LoadRules(cfg, "")
 		if err != nil {
 			return nil, err
+		}
+		set = f.Set
+		if f.NotDuplicates != nil && f.NotDuplicates.Len() > 0 {
+			o.static = f.NotDuplicates
 		}
 	}
 	g.Rules = set
@@ -122,6 +120,9 @@ func New(ctx context.Context, cfg *config.Config, log *zap.Logger, opts ...Optio
 	g.Index = idx
 	if p, ok := idx.(pinger); ok {
 		g.AddReadiness("index", p.Ping)
+	}
+	if err := g.connectDataverse(ctx, &o); err != nil {
+		return nil, err
 	}
 	g.Reader = o.reader
 

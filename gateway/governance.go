@@ -58,6 +58,13 @@ func (g *Gateway) authMiddleware(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 }
 
+// DataverseHTTPClient returns an HTTP client for the Dataverse client whose requests are timed
+// and counted in the dependency metrics (dependency="dataverse"). Pass it with
+// dataverse.WithHTTPClient wherever the gateway builds a Dataverse client.
+func (g *Gateway) DataverseHTTPClient() *http.Client {
+	return &http.Client{Transport: g.Metrics.RoundTripper("dataverse", nil)}
+}
+
 // wireGovernance adds the metrics and audit observers to the engine and mounts /metrics and
 // the dashboard. It runs once the engine and the echo instance exist.
 func (g *Gateway) wireGovernance(ctx context.Context) error {

@@ -96,9 +96,6 @@ func Compile(spec RuleSpec, lex *Lexicon) (*Rule, error) {
 	if spec.Name == "" {
 		bad("name", "rule has no name")
 	}
-	if spec.Entity == "" {
-		bad("table", "rule has no table")
-	}
 	if spec.CandidateEntity == "" {
 		spec.CandidateEntity = spec.Entity
 	}

@@ -636,11 +636,16 @@ func (d *decoder) rule(n *yaml.Node, path string, g *ruleDefaults, lex *matcher.
 		CountryAttr:     firstNonEmpty(o.str("country_attr"), g.countryAttr),
 	}
 	_ = o.str("description")
+	if spec.Name == "" && !o.has("name") {
+		d.add(n, path+".name", "the rule has no name")
+	}
 	enabled := true
 	if b, ok := o.boolean("enabled"); ok {
 		enabled = b
 	}
-	if spec.Entity != "" && !tableName.MatchString(spec.Entity) {
+	if spec.Entity == "" {
+		d.add(n, path+".table", "the rule has no table (the logical name of the table whose saves it checks)")
+	} else if !tableName.MatchString(spec.Entity) {
 		d.add(o.keys["table"], path+".table", "%q is not a Dataverse table logical name (lower-case letters, digits, _)", spec.Entity)
 	}
 	if spec.CandidateEntity != "" && !tableName.MatchString(spec.CandidateEntity) {

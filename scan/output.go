@@ -165,6 +165,8 @@ type rowWriter struct {
 	clean    *bufio.Writer
 	report   *bufio.Writer
 	reportCW *csv.Writer
+	lineBuf  bytes.Buffer // one report line's verdict columns, encoded by lineCW
+	lineCW   *csv.Writer
 	sum      Summary
 	links    unionFind
 }
@@ -186,6 +188,7 @@ func newRowWriter(src source, out Outputs) (*rowWriter, error) {
 			bom := bytes.HasPrefix(head, utf8BOM)
 			head = bytes.TrimPrefix(head, utf8BOM)
 			w.reportCW = csv.NewWriter(w.report)
+			w.lineCW = csv.NewWriter(&w.lineBuf)
 			w.reportCW.UseCRLF = bytes.HasSuffix(head, []byte("\r\n"))
 			if bom {
 				w.report.Write(utf8BOM)
@@ -253,14 +256,12 @@ type jsonlReport struct {
 
 // writeReportCSV writes the verdict columns, a comma, and the input record's own bytes.
 func (w *rowWriter) writeReportCSV(cols []string, raw []byte) error {
-	var b bytes.Buffer
-	cw := csv.NewWriter(&b)
-	if err := cw.Write(cols); err != nil {
+	w.lineBuf.Reset()
+	if err := w.lineCW.Write(cols); err != nil {
 		return err
 	}
-	cw.Flush()
-	line := b.Bytes()
-	line = bytes.TrimRight(line, "\r\n")
+	w.lineCW.Flush()
+	line := bytes.TrimRight(w.lineBuf.Bytes(), "\r\n")
 	line = append(line, ',')
 	line = append(line, raw...)
 	if !bytes.HasSuffix(line, []byte("\n")) {

@@ -252,7 +252,12 @@ func Scan(ctx context.Context, cfg Config, in io.Reader, out Outputs) (Summary, 
 	file := newFileIndex()
 	idx := &sources{crm: cfg.CRM, fallback: cfg.Fallback, rules: cfg.Rules.ForEntity(cfg.Entity), file: file, entity: cfg.Entity}
 	eng := rules.NewEngine(cfg.Rules, idx, ecfg, cfg.EngineOptions...)
-	deadline := eng.Config().Deadline
+	// A row's check is bounded only when the CRM is reached over the network: in memory it
+	// cannot hang, and a timer per row is a cost worth saving.
+	var deadline time.Duration
+	if _, inProcess := cfg.CRM.(*index.Memory); (cfg.CRM != nil && !inProcess) || cfg.Fallback != nil {
+		deadline = eng.Config().Deadline
+	}
 	entry := cfg.EntryPoint
 	if entry == "" {
 		entry = rules.EntryImport
@@ -382,13 +387,17 @@ func check(ctx context.Context, eng *rules.Engine, file *fileIndex, entity, entr
 		return res
 	}
 	rec := matcher.Record{Entity: entity, ID: r.id, Attrs: r.attrs}
-	rctx, cancel := context.WithTimeout(withRow(ctx, r.num, rec), deadline)
+	rctx := withRow(ctx, r.num, rec)
+	if deadline > 0 {
+		var cancel context.CancelFunc
+		rctx, cancel = context.WithTimeout(rctx, deadline)
+		defer cancel()
+	}
 	d, err := eng.Evaluate(rctx, rules.Request{
 		Record:     rec,
 		Message:    "Create",
 		EntryPoint: entry,
 	})
-	cancel()
 	if err != nil {
 		res.Decision, res.undecided = DecisionError, true
 		res.Error = fmt.Sprintf("line %d: not checked: %v", r.line, err)

@@ -60,6 +60,7 @@ for _ in $(seq 1 100); do
 done
 
 echo "== dedupegate load benchmark: $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')), $(go version | cut -d' ' -f3), $("$redis_server" --version | cut -d' ' -f3)"
+echo "machine load before: $(cut -d' ' -f1-3 /proc/loadavg) (1/5/15-minute load average; above ~2 other work shares these 2 cores)"
 "$bench" load --redis "127.0.0.1:$rport" --n "$records"
 
 secret=$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
@@ -101,3 +102,4 @@ if [ -s "$work/cpu.pprof" ]; then
 fi
 echo
 echo "gateway log lines written: $(wc -l <"$work/gateway.log")"
+echo "machine load after: $(cut -d' ' -f1-3 /proc/loadavg)"

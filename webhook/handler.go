@@ -153,7 +153,11 @@ func (h *Handler) Serve(c echo.Context) error {
 		log.Warn("malformed webhook payload", zap.Error(err), zap.Int("bytes", len(body)))
 		return h.fail(c, errorf(http.StatusBadRequest, "%v", err))
 	}
-	log = log.With(zap.String("correlation_id", ec.CorrelationID), zap.String("message", ec.MessageName),
+	if ec.CorrelationID != "" && ec.CorrelationID != r.Header.Get("x-ms-correlation-request-id") {
+		// The request logger already carries the header's id; add the body's when it differs.
+		log = log.With(zap.String("correlation_id", ec.CorrelationID))
+	}
+	log = log.With(zap.String("message", ec.MessageName),
 		zap.String("entity", ec.PrimaryEntityName), zap.Int("stage", ec.Stage), zap.Int("mode", ec.Mode))
 	ctx := WithLogger(r.Context(), log)
 	sizeExceeded := r.Header.Get("x-ms-dynamics-msg-size-exceeded") != "" || !ec.HasInputParameters
@@ -198,8 +202,12 @@ func (h *Handler) decide(ctx context.Context, c echo.Context, ec *dataverse.Exec
 		return h.fail(c, err)
 	}
 	if h.cfg.OverrideAttribute != "" {
-		if tok := rec.Attrs[h.cfg.OverrideAttribute]; tok != "" {
-			req.OverrideToken = tok
+		// Only a token written by this save counts: the Target carries it, while a pre-image
+		// may still hold the token of an earlier, already spent override.
+		if tg := ec.Target(); tg != nil {
+			if tok, ok := tg.Attributes[h.cfg.OverrideAttribute].(string); ok && tok != "" {
+				req.OverrideToken = tok
+			}
 		}
 		delete(rec.Attrs, h.cfg.OverrideAttribute)
 	}

@@ -29,6 +29,7 @@ import (
 	"github.com/dedupegate/dedupegate/dataverse"
 	"github.com/dedupegate/dedupegate/dataverse/emulator"
 	"github.com/dedupegate/dedupegate/gateway"
+	"github.com/dedupegate/dedupegate/index/redistest"
 	"github.com/dedupegate/dedupegate/matcher"
 	"github.com/dedupegate/dedupegate/rules"
 )
@@ -42,10 +43,13 @@ const (
 type actionsEnv struct {
 	t       *testing.T
 	emu     *emulator.Emulator
+	emuURL  string
 	gw      *gateway.Gateway
 	client  *dataverse.Client
 	cfgPath string
 	dir     string
+	// others are more gateway instances whose follow-ups settle waits for too.
+	others []*gateway.Gateway
 }
 
 // e2eRules is one contact rule: a pair scoring ≥ 0.9 fires the rule's action; the action for
@@ -75,7 +79,17 @@ func e2eRules(t *testing.T, integration rules.Action) *rules.Set {
 // section of the gateway config.
 func newActionsEnv(t *testing.T, set *rules.Set, extra string, emuOpts ...func(*emulator.Config)) *actionsEnv {
 	t.Helper()
-	ctx := context.Background()
+	e := startEmulator(t, emuOpts...)
+	gw, url, cfgPath := e.startGateway(set, "", extra)
+	e.gw, e.cfgPath = gw, cfgPath
+	e.registerSteps(url, url)
+	return e
+}
+
+// startEmulator starts the emulator on loopback with a client for the test's own calls (as
+// the application user).
+func startEmulator(t *testing.T, emuOpts ...func(*emulator.Config)) *actionsEnv {
+	t.Helper()
 	ecfg := emulator.Config{Token: e2eToken, Tables: []emulator.Table{emulator.DefaultTable("dg_duplicatereview")}}
 	for _, o := range emuOpts {
 		o(&ecfg)
@@ -91,8 +105,20 @@ func newActionsEnv(t *testing.T, set *rules.Set, extra string, emuOpts ...func(*
 		_ = emu.Close(cctx)
 		emuSrv.Close()
 	})
+	client, err := dataverse.New(context.Background(), config.Dataverse{URL: emuSrv.URL, Timeout: config.Duration(5 * time.Second),
+		Auth: config.DataverseAuth{Method: "static_token", Token: e2eToken}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &actionsEnv{t: t, emu: emu, client: client, dir: t.TempDir(), emuURL: emuSrv.URL}
+}
 
-	dir := t.TempDir()
+// startGateway writes a config (top is YAML added at the top level, extra inside actions:),
+// starts a gateway on loopback and returns it with its webhook URL and config path.
+func (e *actionsEnv) startGateway(set *rules.Set, top, extra string) (*gateway.Gateway, string, string) {
+	t := e.t
+	t.Helper()
+	ctx := context.Background()
 	cfgYAML := fmt.Sprintf(`listen: 127.0.0.1:0
 log: {level: warn}
 webhook:
@@ -103,6 +129,7 @@ dataverse:
   url: %s
   auth: {method: static_token, token: %s}
   timeout: 5s
+%s
 actions:
   exceptions:
     file: exceptions.json
@@ -111,8 +138,8 @@ actions:
     attempts: 3
     initial_backoff: 10ms
     max_backoff: 50ms
-%s`, e2eSecret, emulator.AppUserID, emuSrv.URL, e2eToken, extra)
-	cfgPath := filepath.Join(dir, "dedupegate.yaml")
+%s`, e2eSecret, emulator.AppUserID, e.emuURL, e2eToken, top, extra)
+	cfgPath := filepath.Join(e.dir, fmt.Sprintf("dedupegate-%d.yaml", time.Now().UnixNano()))
 	if err := os.WriteFile(cfgPath, []byte(cfgYAML), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -135,28 +162,30 @@ actions:
 		gwSrv.Close()
 		_ = gw.Close()
 	})
-	client, err := dataverse.New(ctx, cfg.Dataverse)
-	if err != nil {
-		t.Fatal(err)
-	}
-	e := &actionsEnv{t: t, emu: emu, gw: gw, client: client, cfgPath: cfgPath, dir: dir}
-	e.registerSteps(gwSrv.URL + cfg.Webhook.Path)
-	return e
+	return gw, gwSrv.URL + cfg.Webhook.Path, cfgPath
 }
 
 // registerSteps registers the gateway's webhook steps for contact as dedupegate register does:
 // synchronous PreValidation Create and Update (with a pre-image), asynchronous PostOperation
 // Create, Update and Delete. (The registration package is another issue's; these are the rows
 // it writes.)
-func (e *actionsEnv) registerSteps(url string) {
+func (e *actionsEnv) registerSteps(syncURL, asyncURL string) {
 	e.t.Helper()
 	ctx := context.Background()
-	ep, err := e.client.Create(ctx, "serviceendpoint", map[string]any{
-		"name": "dedupegate", "url": url, "contract": 8, "authtype": 5, "messageformat": 2, "connectionmode": 1,
-		"authvalue": `<settings><setting name="x-dedupegate-secret" value="` + e2eSecret + `" /></settings>`,
-	})
-	if err != nil {
-		e.t.Fatalf("service endpoint: %v", err)
+	endpoint := func(url string) string {
+		ep, err := e.client.Create(ctx, "serviceendpoint", map[string]any{
+			"name": "dedupegate " + url, "url": url, "contract": 8, "authtype": 5, "messageformat": 2, "connectionmode": 1,
+			"authvalue": `<settings><setting name="x-dedupegate-secret" value="` + e2eSecret + `" /></settings>`,
+		})
+		if err != nil {
+			e.t.Fatalf("service endpoint: %v", err)
+		}
+		return ep
+	}
+	syncEP := endpoint(syncURL)
+	asyncEP := syncEP
+	if asyncURL != syncURL {
+		asyncEP = endpoint(asyncURL)
 	}
 	steps := []struct {
 		message     string
@@ -179,6 +208,10 @@ func (e *actionsEnv) registerSteps(url string) {
 			Filter: dataverse.And(dataverse.Eq("primaryobjecttypecode", "contact"), dataverse.Eq("sdkmessageid/name", s.message))},
 			func(rows []map[string]any) error { filterID = rows[0]["sdkmessagefilterid"].(string); return nil }); err != nil {
 			e.t.Fatal(err)
+		}
+		ep := syncEP
+		if s.mode == 1 {
+			ep = asyncEP
 		}
 		id, err := e.client.Create(ctx, "sdkmessageprocessingstep", map[string]any{
 			"name": fmt.Sprintf("dedupegate: %s of contact (stage %d)", s.message, s.stage), "stage": s.stage, "mode": s.mode,
@@ -210,10 +243,10 @@ func (e *actionsEnv) settle() {
 		if err := e.emu.WaitIdle(ctx); err != nil {
 			e.t.Fatalf("emulator not idle: %v", err)
 		}
-		if e.gw.Actions.Idle() {
+		if e.idle() {
 			// A follow-up's own writes may have queued asynchronous steps: check again.
 			time.Sleep(20 * time.Millisecond)
-			if e.gw.Actions.Idle() && e.emu.WaitIdle(ctx) == nil && e.gw.Actions.Idle() {
+			if e.idle() && e.emu.WaitIdle(ctx) == nil && e.idle() {
 				return
 			}
 		}
@@ -223,6 +256,15 @@ func (e *actionsEnv) settle() {
 		case <-time.After(10 * time.Millisecond):
 		}
 	}
+}
+
+func (e *actionsEnv) idle() bool {
+	for _, g := range append([]*gateway.Gateway{e.gw}, e.others...) {
+		if !g.Actions.Idle() {
+			return false
+		}
+	}
+	return true
 }
 
 // create creates a contact as the application user and waits for everything it triggers.
@@ -352,14 +394,20 @@ func TestActionNotifyAlertsTheOwnerAndTheTeam(t *testing.T) {
 
 func metricsCount(t *testing.T, e *actionsEnv, action, status string) float64 {
 	t.Helper()
-	n, err := testutil.GatherAndCount(e.gw.Metrics.Registry, "dedupegate_followups_total")
+	return gatewayCount(t, e.gw, action, status)
+}
+
+// gatewayCount reads dedupegate_followups_total{action,status} of one gateway.
+func gatewayCount(t *testing.T, g *gateway.Gateway, action, status string) float64 {
+	t.Helper()
+	n, err := testutil.GatherAndCount(g.Metrics.Registry, "dedupegate_followups_total")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if n == 0 {
 		return 0
 	}
-	mfs, err := e.gw.Metrics.Registry.Gather()
+	mfs, err := g.Metrics.Registry.Gather()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -640,5 +688,45 @@ func TestActionFailureIsRecorded(t *testing.T) {
 	}
 	if e.gw.Actions.Pending() != 0 || metricsCount(t, e, "review", "done") != 0 {
 		t.Fatal("a failed follow-up is still pending or counted as done")
+	}
+}
+
+// Two gateway instances share a Redis (index, exceptions, pending follow-ups). The decision is
+// taken by one and the PostOperation call reaches the other, which runs the follow-up.
+func TestActionAcrossTwoInstances(t *testing.T) {
+	srv := redistest.Start(t)
+	e := startEmulator(t)
+	top := "index:\n  backend: redis\n  redis:\n    addrs: [" + srv.Addr + "]\n    prefix: \"e2e:\"\n"
+	set := e2eRules(t, rules.ActionReview)
+	a, urlA, cfgA := e.startGateway(set, top, "")
+	b, urlB, _ := e.startGateway(set, top, "")
+	e.gw, e.others, e.cfgPath = a, []*gateway.Gateway{b}, cfgA
+	e.registerSteps(urlA, urlB) // decisions to A, commits to B
+	existing, err := e.create(jane)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dup, err := e.create(withAttrs(jane, map[string]any{"telephone1": "+44 20 7946 0000"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tasks := e.rows("task", dataverse.Eq("subcategory", actions.PairKey("contact", existing, "contact", dup)))
+	if len(tasks) != 1 {
+		t.Fatalf("%d review tasks, want 1", len(tasks))
+	}
+	if ga, gb := gatewayCount(t, a, "review", "done"), gatewayCount(t, b, "review", "done"); ga != 0 || gb != 1 {
+		t.Fatalf("review done: instance A %v, B %v; want the follow-up run by B", ga, gb)
+	}
+	// A dismissal reaches both instances through the shared exceptions set.
+	code, out, errs := e.review("dismiss", tasks[0]["activityid"].(string), "--not-duplicate")
+	if code != exitOK {
+		t.Fatalf("dismiss: %d %q %q", code, out, errs)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for !a.Exceptions.NotDuplicate("contact", existing, "contact", dup) || !b.Exceptions.NotDuplicate("contact", existing, "contact", dup) {
+		if time.Now().After(deadline) {
+			t.Fatal("an instance never learned the dismissed pair")
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }

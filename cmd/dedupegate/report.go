@@ -199,13 +199,13 @@ func writeReport(w io.Writer, source string, s audit.Summary) {
 	const tf = "2006-01-02 15:04 MST"
 	fmt.Fprintf(w, "dedupegate audit report: %s → %s\nsource: %s\n\n", s.Since.Format(tf), s.Until.Format(tf), source)
 	t := s.Totals
-	fmt.Fprintf(w, "Totals: blocked %d, warned %d, overridden %d, fallbacks %d, would have fired (audit mode) %d, follow-up actions %d; entries %d\n",
-		t.Block, t.Warn, t.Override, t.Fallback, t.Audit, t.Action, t.Total)
+	fmt.Fprintf(w, "Totals: blocked %d, warned %d, overridden %d, fallbacks %d, would have fired (audit mode) %d, follow-up actions %d, other %d; entries %d\n",
+		t.Block, t.Warn, t.Override, t.Fallback, t.Audit, t.Action, t.Other, t.Total)
 
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	head := "BLOCK\tWARN\tOVERRIDE\tFALLBACK\tAUDIT\tACTION\tTOTAL"
+	head := "BLOCK\tWARN\tOVERRIDE\tFALLBACK\tAUDIT\tACTION\tOTHER\tTOTAL"
 	row := func(name string, c audit.Counts) {
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\n", name, c.Block, c.Warn, c.Override, c.Fallback, c.Audit, c.Action, c.Total)
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\n", name, c.Block, c.Warn, c.Override, c.Fallback, c.Audit, c.Action, c.Other, c.Total)
 	}
 	section := func(title, col string, rows []audit.NamedCounts) {
 		fmt.Fprintf(tw, "\n%s\n", title)

@@ -55,6 +55,8 @@ func seededTrail() []audit.Entry {
 		e(at(2, 0), audit.KindOverride, "allow", "contact", "form", alice, m("contact-email", "block", "block", "contact", rec3, 0.93)),
 		e(at(2, 1), audit.KindAction, "allow", "contact", "integration", carol, m("contact-review", "review", "block", "contact", rec1, 0.9)),
 		e(at(2, 2), audit.KindWarn, "warn", "lead", "form", alice, m("lead-vs-contact", "block", "warn", "contact", rec3, 0.66)),
+		// A follow-up's outcome, written by the actions runner under its own kind.
+		e(at(2, 3), audit.Kind("followup"), "done", "contact", "integration", carol, m("contact-review", "review", "block", "contact", rec1, 0.9)),
 	}
 }
 

@@ -148,11 +148,8 @@ func startSandbox(ctx context.Context, o sandboxOptions) (*sandbox, error) {
 	plan, err := registration.Desired(live, registration.Options{Prefix: registration.DefaultPrefix,
 		WebhookURL: sb.URL + cfg.Webhook.Path, Auth: registrationAuth(cfg)})
 	if err == nil {
-		var rep *registration.Report
-		if rep, err = registration.Register(ctx, sb.client, plan, false); err == nil {
-			sb.steps = len(plan.Steps)
-			_ = rep
-		}
+		_, err = registration.Register(ctx, sb.client, plan, false)
+		sb.steps = len(plan.Steps)
 	}
 	if err != nil {
 		sb.Close(context.Background())

@@ -6,11 +6,9 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
 
 	"github.com/dedupegate/dedupegate/config"
-	"github.com/dedupegate/dedupegate/configs"
-	"github.com/dedupegate/dedupegate/matcher"
+	"github.com/dedupegate/dedupegate/gateway"
 	"github.com/dedupegate/dedupegate/rules"
 )
 
@@ -52,31 +50,18 @@ func runValidate(ctx context.Context, args []string, stdout, stderr io.Writer) i
 			fmt.Fprintf(stdout, "%s: ok\n", *cfgPath)
 		}
 	}
-	lex, err := matcher.LoadLexicon(matcher.LexiconFiles{
-		Nicknames:       cfg.Resolve(cfg.Matching.NicknamesFile),
-		CompanySuffixes: cfg.Resolve(cfg.Matching.CompanySuffixesFile),
-	})
-	if err != nil {
-		report(err)
-	}
 	rp := *rulesPath
 	if rp == "" {
 		rp = cfg.RulesPath()
 	}
-	if rp == "" {
-		_, err = rules.Parse(configs.DefaultRules, "rules.yaml (embedded default)", lex)
-		rp = "rules.yaml (embedded default)"
-	} else {
-		if _, serr := os.Stat(rp); serr != nil {
-			err = serr
-		} else {
-			_, err = rules.LoadFile(rp, lex)
-		}
+	name := rp
+	if name == "" {
+		name = gateway.EmbeddedRulesName
 	}
-	if err != nil {
+	if _, err := gateway.LoadRules(cfg, rp); err != nil {
 		report(err)
 	} else {
-		fmt.Fprintf(stdout, "%s: ok\n", rp)
+		fmt.Fprintf(stdout, "%s: ok\n", name)
 	}
 	if problems > 0 {
 		fmt.Fprintf(stdout, "%d problem(s)\n", problems)

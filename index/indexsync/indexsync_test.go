@@ -320,3 +320,45 @@ func TestTablesWithoutRules(t *testing.T) {
 		t.Fatalf("SyncAll over the rules' tables: %+v %v", res, err)
 	}
 }
+
+// TestRedisKilledMidLoad kills Redis while a load is writing: the load fails without moving
+// the watermark, and once Redis is back (empty: no persistence) the next load is a full one
+// that leaves the index complete.
+func TestRedisKilledMidLoad(t *testing.T) {
+	h := start(t)
+	for i := 0; i < 12000; i++ {
+		h.insert(t, i)
+	}
+	srv := redistest.Start(t)
+	x, err := redisindex.New(config.Redis{Addrs: []string{srv.Addr}, Prefix: "dg:",
+		DialTimeout: config.Duration(200 * time.Millisecond), ReadTimeout: config.Duration(2 * time.Second), WriteTimeout: config.Duration(2 * time.Second)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer x.Close()
+	pages := 0
+	s := indexsync.New(h.client, x, func() *rules.Set { return h.set }, indexsync.WithProgress(func(p indexsync.Progress) {
+		if pages++; pages == 1 {
+			srv.Kill() // after the first page is filed
+		}
+	}))
+	res, err := s.Sync(t.Context(), "contact", false)
+	if err == nil {
+		t.Fatal("a load with Redis killed succeeded")
+	}
+	if res.Rows != 5000 {
+		t.Fatalf("rows filed before the kill: %d", res.Rows)
+	}
+	srv.Restart(t)
+	waitFor(t, func() bool { return x.Ready(t.Context()) == nil })
+	if w, err := x.Watermark(t.Context(), "contact"); err != nil || !w.IsZero() {
+		t.Fatalf("watermark after the failed load: %v %v", w, err)
+	}
+	s = indexsync.New(h.client, x, func() *rules.Set { return h.set })
+	if res, err = s.Sync(t.Context(), "contact", false); err != nil || !res.Full || res.Rows != 12000 {
+		t.Fatalf("load after Redis came back: %+v %v", res, err)
+	}
+	if recs := found(t, x, h.set, "ann11999@contoso.com"); len(recs) != 1 {
+		t.Fatalf("last row after the reload: %+v", recs)
+	}
+}

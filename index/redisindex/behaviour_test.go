@@ -390,3 +390,46 @@ func TestConfigErrors(t *testing.T) {
 		t.Logf("ready error: %v", err)
 	}
 }
+
+// TestDataLossUnderARunningInstance: Redis loses the index (restart without persistence,
+// flush) while instance A runs; instance B then allocates name codes afresh. A must not read
+// B's records with its old codes, nor write with them.
+func TestDataLossUnderARunningInstance(t *testing.T) {
+	addr := redistest.Standalone(t)
+	a := newIndex(t, []string{addr}, redisindex.WithBuckets(16))
+	prefix := a.Prefix()
+	first := matcher.Record{Entity: "contact", ID: guid(1), Attrs: map[string]string{"firstname": "Ann"}}
+	if err := a.Upsert(t.Context(), first, []string{"k1"}); err != nil {
+		t.Fatal(err)
+	}
+	c := redistest.Client(t, addr)
+	keys, _ := c.Keys(t.Context(), prefix+"*").Result()
+	if err := c.Del(t.Context(), keys...).Err(); err != nil {
+		t.Fatal(err)
+	}
+	b, err := redisindex.New(config.Redis{Addrs: []string{addr}, Prefix: prefix}, redisindex.WithBuckets(16))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	// B's first attribute gets the code A knows as firstname's, its first table contact's.
+	city := matcher.Record{Entity: "account", ID: guid(2), Attrs: map[string]string{"address1_city": "Leeds"}}
+	if err := b.Upsert(t.Context(), city, []string{"k2"}); err != nil {
+		t.Fatal(err)
+	}
+	res, err := a.Lookup(t.Context(), rules.Lookup{Keys: []string{"k2"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Records) != 1 || res.Records[0].Entity != "account" || res.Records[0].Attrs["address1_city"] != "Leeds" {
+		t.Fatalf("A read B's record as %+v", res.Records)
+	}
+	// A writes with the current codes too.
+	if err := a.Upsert(t.Context(), first, []string{"k1"}); err != nil {
+		t.Fatal(err)
+	}
+	res, err = b.Lookup(t.Context(), rules.Lookup{Keys: []string{"k1"}})
+	if err != nil || len(res.Records) != 1 || res.Records[0].Entity != "contact" || res.Records[0].Attrs["firstname"] != "Ann" {
+		t.Fatalf("B read A's record as %+v (%v)", res.Records, err)
+	}
+}

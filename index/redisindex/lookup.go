@@ -48,9 +48,16 @@ func (x *Index) Lookup(ctx context.Context, q rules.Lookup) (rules.LookupResult,
 	if len(q.Keys) == 0 && len(q.Reserve) == 0 {
 		return rules.LookupResult{}, nil
 	}
-	if err := x.ensure(ctx); err != nil {
-		return rules.LookupResult{}, err
-	}
+	var out rules.LookupResult
+	err := x.retryStale(ctx, func(st *state) error {
+		var err error
+		out, err = x.lookup(ctx, st, q)
+		return err
+	})
+	return out, err
+}
+
+func (x *Index) lookup(ctx context.Context, st *state, q rules.Lookup) (rules.LookupResult, error) {
 	ttl := q.TTL
 	if ttl <= 0 {
 		ttl = index.DefaultReservationTTL
@@ -60,12 +67,13 @@ func (x *Index) Lookup(ctx context.Context, q rules.Lookup) (rules.LookupResult,
 	keys := dedupe(q.Keys)
 	kids := make([]uint64, len(keys))
 	pipe := x.client.Pipeline()
+	epoch := pipe.HGet(ctx, x.metaKey(), "epoch")
 	ranges := make([]*redis.Cmd, len(keys))
 	lists := make([]*redis.StringSliceCmd, len(keys))
 	for i, k := range keys {
 		kids[i] = keyID(k)
 		lo, hi := lexRange(kids[i])
-		args := []any{"zrangebylex", x.keyBucket(kids[i]), lo, hi}
+		args := []any{"zrangebylex", st.keyBucket(kids[i]), lo, hi}
 		stop := int64(-1)
 		if q.PerKeyLimit > 0 {
 			args = append(args, "limit", 0, q.PerKeyLimit)
@@ -82,8 +90,11 @@ func (x *Index) Lookup(ctx context.Context, q rules.Lookup) (rules.LookupResult,
 		}
 		claim = reserveScript.Eval(ctx, pipe, rkeys, q.Holder, ttl.Milliseconds())
 	}
-	if _, err := pipe.Exec(ctx); err != nil {
+	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
 		return rules.LookupResult{}, fmt.Errorf("redisindex: lookup: %w", err)
+	}
+	if err := x.checkEpoch(st, epoch); err != nil {
+		return rules.LookupResult{}, err
 	}
 	var out rules.LookupResult
 	if claim != nil {
@@ -145,7 +156,7 @@ func (x *Index) Lookup(ctx context.Context, q rules.Lookup) (rules.LookupResult,
 	pipe = x.client.Pipeline()
 	gets := make([]*redis.StringCmd, len(rids))
 	for i, rid := range rids {
-		gets[i] = pipe.HGet(ctx, x.recBucket(rid), ridField(rid))
+		gets[i] = pipe.HGet(ctx, st.recBucket(rid), ridField(rid))
 	}
 	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
 		return rules.LookupResult{}, fmt.Errorf("redisindex: lookup records: %w", err)
@@ -187,7 +198,10 @@ func (x *Index) Lookup(ctx context.Context, q rules.Lookup) (rules.LookupResult,
 					continue
 				}
 				seen[e.ref] = true
-				rec, err := x.decode(ctx, e)
+				rec, err := x.decode(ctx, st, e)
+				if errors.Is(err, errStale) {
+					return rules.LookupResult{}, err
+				}
 				if err != nil {
 					x.log.Warn("index entry unreadable; skipped", zap.Error(err))
 					continue
@@ -200,18 +214,18 @@ func (x *Index) Lookup(ctx context.Context, q rules.Lookup) (rules.LookupResult,
 }
 
 // decode turns an entry into a record.
-func (x *Index) decode(ctx context.Context, e *entry) (matcher.Record, error) {
+func (x *Index) decode(ctx context.Context, st *state, e *entry) (matcher.Record, error) {
 	code, id, err := decodeRef(e.ref)
 	if err != nil {
 		return matcher.Record{}, err
 	}
-	entity, err := x.nameOf(ctx, kindTable, uint64(code))
+	entity, err := x.nameOf(ctx, st, kindTable, uint64(code))
 	if err != nil {
 		return matcher.Record{}, err
 	}
 	rec := matcher.Record{Entity: entity, ID: id, Attrs: make(map[string]string, len(e.attrs))}
 	for _, a := range e.attrs {
-		name, err := x.nameOf(ctx, kindAttr, a.code)
+		name, err := x.nameOf(ctx, st, kindAttr, a.code)
 		if err != nil {
 			return matcher.Record{}, err
 		}
@@ -225,7 +239,7 @@ func (x *Index) Release(ctx context.Context, keys []string, holder string) error
 	if len(keys) == 0 {
 		return nil
 	}
-	if err := x.ensure(ctx); err != nil {
+	if _, err := x.ensure(ctx); err != nil {
 		return err
 	}
 	pipe := x.client.Pipeline()
@@ -243,7 +257,7 @@ func (x *Index) Settle(ctx context.Context, keys []string) error {
 	if len(keys) == 0 {
 		return nil
 	}
-	if err := x.ensure(ctx); err != nil {
+	if _, err := x.ensure(ctx); err != nil {
 		return err
 	}
 	pipe := x.client.Pipeline()

@@ -91,8 +91,8 @@ return n
 `)
 
 // code returns name's code, allocating it in Redis the first time any instance meets it.
-func (x *Index) code(ctx context.Context, kind, name string) (uint64, error) {
-	if c, ok := x.names.cached(kind, name); ok {
+func (x *Index) code(ctx context.Context, st *state, kind, name string) (uint64, error) {
+	if c, ok := st.names.cached(kind, name); ok {
 		return c, nil
 	}
 	counter := "n" + kind[:1]
@@ -103,21 +103,24 @@ func (x *Index) code(ctx context.Context, kind, name string) (uint64, error) {
 	if kind == kindTable && c > maxTableCode {
 		return 0, fmt.Errorf("too many tables in the index (at most %d)", maxTableCode)
 	}
-	x.names.set(kind, name, c)
+	st.names.set(kind, name, c)
 	return c, nil
 }
 
 // nameOf returns the name of a code, reloading the meta hash once when the code is unknown.
-func (x *Index) nameOf(ctx context.Context, kind string, code uint64) (string, error) {
-	if s, ok := x.names.name(kind, code); ok {
+func (x *Index) nameOf(ctx context.Context, st *state, kind string, code uint64) (string, error) {
+	if s, ok := st.names.name(kind, code); ok {
 		return s, nil
 	}
 	meta, err := x.client.HGetAll(ctx, x.metaKey()).Result()
 	if err != nil {
 		return "", fmt.Errorf("reload name codes: %w", err)
 	}
-	x.names.load(meta)
-	if s, ok := x.names.name(kind, code); ok {
+	if meta["epoch"] != st.epoch {
+		return "", errStale
+	}
+	st.names.load(meta)
+	if s, ok := st.names.name(kind, code); ok {
 		return s, nil
 	}
 	return "", fmt.Errorf("unknown %s code %d", strings.TrimSuffix(kind, ":"), code)

@@ -7,6 +7,8 @@ package redisindex
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -43,12 +45,9 @@ type Index struct {
 	opt    options
 	log    *zap.Logger
 
-	initMu     sync.Mutex
-	ready      atomic.Bool
-	client     redis.UniversalClient
-	keyBuckets uint64
-	recBuckets uint64
-	names      *names
+	initMu sync.Mutex
+	client redis.UniversalClient
+	st     atomic.Pointer[state] // nil until initialised, and again after the metadata changed
 
 	stripes [256]sync.Mutex // serialise this instance's writes of one record slot
 
@@ -99,6 +98,9 @@ const (
 // selects Sentinel (the addresses are then the sentinels). It does not connect; see Ready.
 func New(cfg config.Redis, opts ...Option) (*Index, error) {
 	o := options{buckets: DefaultBuckets, batch: 500}
+	if cfg.Buckets != 0 {
+		o.buckets = cfg.Buckets
+	}
 	for _, f := range opts {
 		f(&o)
 	}
@@ -118,27 +120,29 @@ func New(cfg config.Redis, opts ...Option) (*Index, error) {
 	if log == nil {
 		log = zap.NewNop()
 	}
-	return &Index{cfg: cfg, prefix: cfg.Prefix, opt: o, log: log, names: newNames()}, nil
+	return &Index{cfg: cfg, prefix: cfg.Prefix, opt: o, log: log}, nil
 }
 
 // Ready connects and loads the index's metadata if that has not happened yet. It returns the
 // error every operation would return while Redis is unreachable.
-func (x *Index) Ready(ctx context.Context) error { return x.ensure(ctx) }
+func (x *Index) Ready(ctx context.Context) error {
+	_, err := x.ensure(ctx)
+	return err
+}
 
 // Client returns the go-redis client once Ready has succeeded (nil before).
 func (x *Index) Client() redis.UniversalClient {
-	if !x.ready.Load() {
-		return nil
-	}
+	x.initMu.Lock()
+	defer x.initMu.Unlock()
 	return x.client
 }
 
 // Buckets returns the key bucket count in use (0 before Ready).
 func (x *Index) Buckets() int {
-	if !x.ready.Load() {
-		return 0
+	if st := x.st.Load(); st != nil {
+		return int(st.keyBuckets)
 	}
-	return int(x.keyBuckets)
+	return 0
 }
 
 // Prefix returns the prefix of every key of the index.
@@ -161,42 +165,108 @@ func (x *Index) Close() error {
 
 func (x *Index) metaKey() string { return x.prefix + "meta" }
 
-// ensure connects and loads the metadata once; on failure the next call tries again.
-func (x *Index) ensure(ctx context.Context) error {
-	if x.ready.Load() {
+// newEpoch names one life of an index: a Redis that lost its data (restarted without
+// persistence, flushed) gets a new one when it is next initialised.
+func newEpoch() string {
+	b := make([]byte, 8)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// errStale reports that the index's metadata changed under this instance (Redis lost its
+// data): the caches were dropped and the operation should be done again.
+var errStale = errors.New("redisindex: index metadata changed; caches reloaded")
+
+// checkEpoch compares the epoch read with an operation's commands with st's. On a
+// difference (Redis lost its data, or the index was rebuilt) it drops st, so that the next
+// operation reloads the metadata, and returns errStale; the caller retries once.
+func (x *Index) checkEpoch(st *state, got *redis.StringCmd) error {
+	v, err := got.Result()
+	if err == nil && v == st.epoch {
 		return nil
+	}
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return fmt.Errorf("redisindex: %w", err)
+	}
+	if x.st.CompareAndSwap(st, nil) {
+		x.log.Warn("index metadata changed under this instance (Redis data lost or flushed?): reloading; run dedupegate sync --full to refill the index",
+			zap.String("prefix", x.prefix))
+		x.big.Clear()
+		x.bigKnown.Store(0)
+	}
+	return errStale
+}
+
+// retryStale runs op, and once more when it found the metadata changed.
+func (x *Index) retryStale(ctx context.Context, op func(*state) error) error {
+	st, err := x.ensure(ctx)
+	if err != nil {
+		return err
+	}
+	if err = op(st); !errors.Is(err, errStale) {
+		return err
+	}
+	if st, err = x.ensure(ctx); err != nil {
+		return err
+	}
+	return op(st)
+}
+
+// state is what an instance knows about one life of the index, loaded from its meta hash.
+// It never changes; a new life (Redis lost its data) gets a new state.
+type state struct {
+	prefix     string
+	keyBuckets uint64
+	recBuckets uint64
+	epoch      string
+	names      *names
+}
+
+func (st *state) keyBucket(kid uint64) string {
+	return bucketKey(st.prefix, "k:", kid&(st.keyBuckets-1))
+}
+
+func (st *state) recBucket(rid uint32) string {
+	return bucketKey(st.prefix, "r:", uint64(rid)&(st.recBuckets-1))
+}
+
+// ensure connects and loads the metadata if needed; on failure the next call tries again.
+func (x *Index) ensure(ctx context.Context) (*state, error) {
+	if st := x.st.Load(); st != nil {
+		return st, nil
 	}
 	x.initMu.Lock()
 	defer x.initMu.Unlock()
-	if x.ready.Load() {
-		return nil
+	if st := x.st.Load(); st != nil {
+		return st, nil
 	}
 	if x.client == nil {
 		c, err := x.connect(ctx)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		x.client = c
 	}
 	pipe := x.client.Pipeline()
 	pipe.HSetNX(ctx, x.metaKey(), "layout", layoutVersion)
 	pipe.HSetNX(ctx, x.metaKey(), "buckets", x.opt.buckets)
+	pipe.HSetNX(ctx, x.metaKey(), "epoch", newEpoch())
 	all := pipe.HGetAll(ctx, x.metaKey())
 	if _, err := pipe.Exec(ctx); err != nil {
-		return fmt.Errorf("redisindex: %w", err)
+		return nil, fmt.Errorf("redisindex: %w", err)
 	}
 	meta := all.Val()
 	if v := meta["layout"]; v != layoutVersion {
-		return fmt.Errorf("redisindex: the index under prefix %q has layout %q; this version reads %q (rebuild it: delete the keys and run dedupegate sync --full)", x.prefix, v, layoutVersion)
+		return nil, fmt.Errorf("redisindex: the index under prefix %q has layout %q; this version reads %q (rebuild it: delete the keys and run dedupegate sync --full)", x.prefix, v, layoutVersion)
 	}
 	b, err := strconv.ParseUint(meta["buckets"], 10, 64)
 	if err != nil || b == 0 || b&(b-1) != 0 {
-		return fmt.Errorf("redisindex: bad bucket count %q in %s", meta["buckets"], x.metaKey())
+		return nil, fmt.Errorf("redisindex: bad bucket count %q in %s", meta["buckets"], x.metaKey())
 	}
-	x.keyBuckets, x.recBuckets = b, max(1, b/8)
-	x.names.load(meta)
-	x.ready.Store(true)
-	return nil
+	st := &state{prefix: x.prefix, keyBuckets: b, recBuckets: max(1, b/8), epoch: meta["epoch"], names: newNames()}
+	st.names.load(meta)
+	x.st.Store(st)
+	return st, nil
 }
 
 // connect builds the client; for a single address without Sentinel it asks the server whether
@@ -271,10 +341,4 @@ func (x *Index) universalOptions() *redis.UniversalOptions {
 	return uo
 }
 
-func (x *Index) keyBucket(kid uint64) string {
-	return bucketKey(x.prefix, "k:", kid&(x.keyBuckets-1))
-}
 
-func (x *Index) recBucket(rid uint32) string {
-	return bucketKey(x.prefix, "r:", uint64(rid)&(x.recBuckets-1))
-}

@@ -59,3 +59,19 @@ func TestClusterConformance(t *testing.T) {
 		})
 	})
 }
+
+func TestSentinelConformance(t *testing.T) {
+	master := redistest.Start(t)
+	sentinel := redistest.StartSentinel(t, master)
+	indextest.Run(t, func(t *testing.T) indextest.Index {
+		x, err := redisindex.New(config.Redis{Addrs: []string{sentinel}, MasterName: "mymaster", Prefix: redistest.Prefix(t)}, redisindex.WithBuckets(64))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = x.Close() })
+		if err := x.Ready(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		return x
+	})
+}

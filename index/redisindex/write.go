@@ -15,17 +15,17 @@ import (
 )
 
 // newEntry encodes a record and its keys, allocating codes for new names.
-func (x *Index) newEntry(ctx context.Context, rec matcher.Record, keys []string) (entry, error) {
+func (x *Index) newEntry(ctx context.Context, st *state, rec matcher.Record, keys []string) (entry, error) {
 	if err := index.CheckRecord(rec); err != nil {
 		return entry{}, err
 	}
-	tc, err := x.code(ctx, kindTable, rec.Entity)
+	tc, err := x.code(ctx, st, kindTable, rec.Entity)
 	if err != nil {
 		return entry{}, err
 	}
 	e := entry{ref: encodeRef(byte(tc), rec.ID), attrs: make([]codedAttr, 0, len(rec.Attrs))}
 	for name, v := range rec.Attrs {
-		c, err := x.code(ctx, kindAttr, name)
+		c, err := x.code(ctx, st, kindAttr, name)
 		if err != nil {
 			return entry{}, err
 		}
@@ -53,12 +53,10 @@ func (x *Index) UpsertBatch(ctx context.Context, entries []index.Entry) error {
 			return err
 		}
 	}
-	if err := x.ensure(ctx); err != nil {
-		return err
-	}
 	for len(entries) > 0 {
 		n := min(len(entries), x.opt.batch)
-		if err := x.upsertChunk(ctx, entries[:n]); err != nil {
+		chunk := entries[:n]
+		if err := x.retryStale(ctx, func(st *state) error { return x.upsertChunk(ctx, st, chunk) }); err != nil {
 			return err
 		}
 		entries = entries[n:]
@@ -80,11 +78,11 @@ type keyAdds struct {
 	range_ *redis.Cmd
 }
 
-func (x *Index) upsertChunk(ctx context.Context, batch []index.Entry) error {
+func (x *Index) upsertChunk(ctx context.Context, st *state, batch []index.Entry) error {
 	slots := map[uint32]*slot{}
 	var order []uint32
 	for _, be := range batch {
-		e, err := x.newEntry(ctx, be.Record, be.Keys)
+		e, err := x.newEntry(ctx, st, be.Record, be.Keys)
 		if err != nil {
 			return fmt.Errorf("redisindex: %w", err)
 		}
@@ -99,13 +97,17 @@ func (x *Index) upsertChunk(ctx context.Context, batch []index.Entry) error {
 	}
 	defer x.lockStripes(order)()
 
-	// 1: the slots as they are.
+	// 1: the slots as they are (and the epoch: the codes just used must still be valid).
 	pipe := x.client.Pipeline()
+	epoch := pipe.HGet(ctx, x.metaKey(), "epoch")
 	for _, rid := range order {
-		slots[rid].get = pipe.HGet(ctx, x.recBucket(rid), ridField(rid))
+		slots[rid].get = pipe.HGet(ctx, st.recBucket(rid), ridField(rid))
 	}
 	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
 		return fmt.Errorf("redisindex: upsert: %w", err)
+	}
+	if err := x.checkEpoch(st, epoch); err != nil {
+		return err
 	}
 
 	// The new slot values, the members to remove, and the keys each record is newly filed
@@ -147,13 +149,13 @@ func (x *Index) upsertChunk(ctx context.Context, batch []index.Entry) error {
 			}
 			*old = u
 			for _, k := range stale {
-				if !x.memberInUse(current, k) { // another record of the slot may share the member
-					write.ZRem(ctx, x.keyBucket(k), member(k, rid))
+				if !st.memberInUse(current, k) { // another record of the slot may share the member
+					write.ZRem(ctx, st.keyBucket(k), member(k, rid))
 					write.LRem(ctx, bigKey(x.prefix, k), 0, ridField(rid))
 				}
 			}
 		}
-		write.HSet(ctx, x.recBucket(rid), ridField(rid), encodeEntries(current))
+		write.HSet(ctx, st.recBucket(rid), ridField(rid), encodeEntries(current))
 	}
 
 	// 2: how many records the added keys have already, unless known to be big.
@@ -164,7 +166,7 @@ func (x *Index) upsertChunk(ctx context.Context, batch []index.Entry) error {
 		}
 		a := adds[k]
 		lo, hi := lexRange(k)
-		a.range_ = check.Do(ctx, "zrangebylex", x.keyBucket(k), lo, hi, "limit", 0, bigAt+1)
+		a.range_ = check.Do(ctx, "zrangebylex", st.keyBucket(k), lo, hi, "limit", 0, bigAt+1)
 		a.inList = check.Exists(ctx, bigKey(x.prefix, k))
 	}
 	if check.Len() > 0 {
@@ -205,7 +207,7 @@ func (x *Index) upsertChunk(ctx context.Context, batch []index.Entry) error {
 		}
 		if !toList {
 			for _, rid := range a.rids {
-				add.ZAdd(ctx, x.keyBucket(k), redis.Z{Member: member(k, rid)})
+				add.ZAdd(ctx, st.keyBucket(k), redis.Z{Member: member(k, rid)})
 			}
 			continue
 		}
@@ -253,11 +255,11 @@ func (x *Index) slotEntries(get *redis.StringCmd) []entry {
 
 // memberInUse reports whether an entry of a slot is filed under a key whose member in that
 // slot is kid's member: the same key, or one whose bucket and prefix collide with it.
-func (x *Index) memberInUse(es []entry, kid uint64) bool {
-	bucket, prefix := kid&(x.keyBuckets-1), keyPrefix(kid)
+func (st *state) memberInUse(es []entry, kid uint64) bool {
+	bucket, prefix := kid&(st.keyBuckets-1), keyPrefix(kid)
 	for i := range es {
 		for _, k := range es[i].kids {
-			if k&(x.keyBuckets-1) == bucket && keyPrefix(k) == prefix {
+			if k&(st.keyBuckets-1) == bucket && keyPrefix(k) == prefix {
 				return true
 			}
 		}
@@ -286,8 +288,8 @@ func (x *Index) lockStripes(rids []uint32) func() {
 }
 
 // tableCode returns the code of a table, false when no record of it was ever filed.
-func (x *Index) tableCode(ctx context.Context, entity string) (uint64, bool, error) {
-	if c, ok := x.names.cached(kindTable, entity); ok {
+func (x *Index) tableCode(ctx context.Context, st *state, entity string) (uint64, bool, error) {
+	if c, ok := st.names.cached(kindTable, entity); ok {
 		return c, true, nil
 	}
 	// Maybe allocated by another instance since the codes were loaded.
@@ -298,16 +300,17 @@ func (x *Index) tableCode(ctx context.Context, entity string) (uint64, bool, err
 	if err != nil {
 		return 0, false, err
 	}
-	x.names.set(kindTable, entity, c)
+	st.names.set(kindTable, entity, c)
 	return c, true, nil
 }
 
 // Delete implements index.Writer: it removes the record's members, then its entry.
 func (x *Index) Delete(ctx context.Context, entity, id string) error {
-	if err := x.ensure(ctx); err != nil {
-		return err
-	}
-	tc, ok, err := x.tableCode(ctx, entity)
+	return x.retryStale(ctx, func(st *state) error { return x.delete(ctx, st, entity, id) })
+}
+
+func (x *Index) delete(ctx context.Context, st *state, entity, id string) error {
+	tc, ok, err := x.tableCode(ctx, st, entity)
 	if err != nil {
 		return fmt.Errorf("redisindex: delete: %w", err)
 	}
@@ -317,8 +320,17 @@ func (x *Index) Delete(ctx context.Context, entity, id string) error {
 	ref := encodeRef(byte(tc), id)
 	rid := recordHash(ref)
 	defer x.lockStripes([]uint32{rid})()
-	rkey, field := x.recBucket(rid), ridField(rid)
-	v, err := x.client.HGet(ctx, rkey, field).Bytes()
+	rkey, field := st.recBucket(rid), ridField(rid)
+	pipe := x.client.Pipeline()
+	epoch := pipe.HGet(ctx, x.metaKey(), "epoch")
+	get := pipe.HGet(ctx, rkey, field)
+	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+		return fmt.Errorf("redisindex: delete: %w", err)
+	}
+	if err := x.checkEpoch(st, epoch); err != nil {
+		return err
+	}
+	v, err := get.Bytes()
 	if errors.Is(err, redis.Nil) {
 		return nil
 	}
@@ -342,8 +354,8 @@ func (x *Index) Delete(ctx context.Context, entity, id string) error {
 	if len(gone.kids) > 0 {
 		pipe := x.client.Pipeline()
 		for _, k := range gone.kids {
-			if !x.memberInUse(current, k) {
-				pipe.ZRem(ctx, x.keyBucket(k), member(k, rid))
+			if !st.memberInUse(current, k) {
+				pipe.ZRem(ctx, st.keyBucket(k), member(k, rid))
 				pipe.LRem(ctx, bigKey(x.prefix, k), 0, ridField(rid))
 			}
 		}
@@ -364,7 +376,7 @@ func (x *Index) Delete(ctx context.Context, entity, id string) error {
 
 // Watermark implements index.Watermarks.
 func (x *Index) Watermark(ctx context.Context, table string) (time.Time, error) {
-	if err := x.ensure(ctx); err != nil {
+	if _, err := x.ensure(ctx); err != nil {
 		return time.Time{}, err
 	}
 	v, err := x.client.HGet(ctx, x.metaKey(), "w:"+table).Result()
@@ -383,7 +395,7 @@ func (x *Index) Watermark(ctx context.Context, table string) (time.Time, error) 
 
 // SetWatermark implements index.Watermarks.
 func (x *Index) SetWatermark(ctx context.Context, table string, t time.Time) error {
-	if err := x.ensure(ctx); err != nil {
+	if _, err := x.ensure(ctx); err != nil {
 		return err
 	}
 	if err := x.client.HSet(ctx, x.metaKey(), "w:"+table, t.UTC().Format(time.RFC3339Nano)).Err(); err != nil {
@@ -394,10 +406,11 @@ func (x *Index) SetWatermark(ctx context.Context, table string, t time.Time) err
 
 // IDs implements index.Enumerator by reading every record bucket, 256 buckets per pipeline.
 func (x *Index) IDs(ctx context.Context, entity string, fn func(ids []string) error) error {
-	if err := x.ensure(ctx); err != nil {
+	st, err := x.ensure(ctx)
+	if err != nil {
 		return err
 	}
-	tc, ok, err := x.tableCode(ctx, entity)
+	tc, ok, err := x.tableCode(ctx, st, entity)
 	if err != nil {
 		return fmt.Errorf("redisindex: ids: %w", err)
 	}
@@ -405,10 +418,10 @@ func (x *Index) IDs(ctx context.Context, entity string, fn func(ids []string) er
 		return nil
 	}
 	const step = 256
-	for b := uint64(0); b < x.recBuckets; b += step {
+	for b := uint64(0); b < st.recBuckets; b += step {
 		pipe := x.client.Pipeline()
 		cmds := make([]*redis.MapStringStringCmd, 0, step)
-		for i := b; i < b+step && i < x.recBuckets; i++ {
+		for i := b; i < b+step && i < st.recBuckets; i++ {
 			cmds = append(cmds, pipe.HGetAll(ctx, bucketKey(x.prefix, "r:", i)))
 		}
 		if _, err := pipe.Exec(ctx); err != nil {

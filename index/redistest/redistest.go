@@ -443,3 +443,41 @@ func sweepStale() {
 		_ = os.RemoveAll(d)
 	}
 }
+
+// StartSentinel starts a private Sentinel watching master under the name "mymaster" (quorum
+// 1), stopped when t ends, and returns its address once it knows the master.
+func StartSentinel(t testing.TB, master *Server) string {
+	t.Helper()
+	bin := Binary(t)
+	dir := t.TempDir()
+	var last error
+	for attempt := 0; attempt < 8; attempt++ {
+		port, err := freePort(false)
+		if err != nil {
+			t.Fatalf("redistest: %v", err)
+		}
+		conf := filepath.Join(dir, fmt.Sprintf("sentinel-%d.conf", port))
+		body := fmt.Sprintf("port %d\nbind 127.0.0.1\ndir %s\nsentinel monitor mymaster 127.0.0.1 %d 1\nsentinel down-after-milliseconds mymaster 2000\n", port, dir, master.Port)
+		if err := os.WriteFile(conf, []byte(body), 0o600); err != nil {
+			t.Fatalf("redistest: %v", err)
+		}
+		s := &Server{Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), Port: port, bin: bin, dir: dir,
+			args: []string{conf, "--sentinel", "--logfile", "sentinel.log"}}
+		if last = s.launch(); last != nil {
+			continue
+		}
+		t.Cleanup(s.Kill)
+		c := redis.NewSentinelClient(&redis.Options{Addr: s.Addr})
+		defer c.Close()
+		deadline := time.Now().Add(10 * time.Second)
+		for time.Now().Before(deadline) {
+			if addr, err := c.GetMasterAddrByName(context.Background(), "mymaster").Result(); err == nil && len(addr) == 2 {
+				return s.Addr
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		t.Fatalf("redistest: sentinel on %s does not know the master", s.Addr)
+	}
+	t.Fatalf("redistest: sentinel: %v", last)
+	return ""
+}
