@@ -114,7 +114,7 @@ type AuditResponse struct {
 	Entries []audit.Entry `json:"entries"`
 }
 
-// audit answers GET /api/v1/audit?since=7d&until=…&kind=block,warn&table=&rule=&user=&limit=.
+// audit answers GET /api/v1/audit?since=7d&until=…&kind=block,warn&outcome=&table=&rule=&user=&limit=.
 // Entries come oldest first; limit keeps the newest (default 1000, at most MaxEntries).
 func (h *handlers) audit(c echo.Context) error {
 	if h.cfg.Trail == nil {
@@ -124,7 +124,8 @@ func (h *handlers) audit(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	f := audit.Filter{Until: until, Table: c.QueryParam("table"), Rule: c.QueryParam("rule"), UserID: c.QueryParam("user"), Limit: 1000}
+	f := audit.Filter{Until: until, Outcome: c.QueryParam("outcome"), Table: c.QueryParam("table"), Rule: c.QueryParam("rule"),
+		UserID: c.QueryParam("user"), Limit: 1000}
 	if k := c.QueryParam("kind"); k != "" {
 		for _, s := range strings.Split(k, ",") {
 			f.Kinds = append(f.Kinds, audit.Kind(strings.TrimSpace(s)))

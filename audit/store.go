@@ -27,10 +27,12 @@ type Store interface {
 
 // Filter narrows List. Zero fields match everything.
 type Filter struct {
-	Kinds  []Kind
-	Table  string
-	Rule   string
-	UserID string
+	Kinds []Kind
+	// Outcome keeps entries whose decision was this outcome (allow, warn, block).
+	Outcome string
+	Table   string
+	Rule    string
+	UserID  string
 	// Until excludes entries after it.
 	Until time.Time
 	// Limit keeps the newest Limit entries. 0 means no limit beyond the store's capacity.
@@ -40,6 +42,9 @@ type Filter struct {
 // Match reports whether e passes f (the time bounds aside).
 func (f Filter) Match(e Entry) bool {
 	if len(f.Kinds) > 0 && !slices.Contains(f.Kinds, e.Kind) {
+		return false
+	}
+	if f.Outcome != "" && e.Outcome != f.Outcome {
 		return false
 	}
 	if f.Table != "" && e.Table != f.Table {

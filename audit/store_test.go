@@ -19,7 +19,7 @@ func seq(t0 time.Time, n int) []audit.Entry {
 		if i%2 == 1 {
 			kind, table = audit.KindWarn, "lead"
 		}
-		out[i] = audit.Entry{Time: t0.Add(time.Duration(i) * time.Minute), Kind: kind, Table: table, UserID: fmt.Sprintf("u%d", i%3),
+		out[i] = audit.Entry{Time: t0.Add(time.Duration(i) * time.Minute), Kind: kind, Outcome: string(kind), Table: table, UserID: fmt.Sprintf("u%d", i%3),
 			CorrelationID: fmt.Sprint(i), Matches: []audit.Match{{Rule: fmt.Sprintf("rule-%d", i%2), Action: "block", Level: "block", Entity: table, ID: "x"}}}
 	}
 	return out
@@ -59,6 +59,7 @@ func TestStores(t *testing.T) {
 				{"until", t0, audit.Filter{Until: t0.Add(2 * time.Minute)}, "[0 1 2]"},
 				{"limit keeps newest", time.Time{}, audit.Filter{Limit: 3}, "[7 8 9]"},
 				{"kind", time.Time{}, audit.Filter{Kinds: []audit.Kind{audit.KindWarn}}, "[1 3 5 7 9]"},
+				{"outcome", time.Time{}, audit.Filter{Outcome: "block"}, "[0 2 4 6 8]"},
 				{"table and limit", time.Time{}, audit.Filter{Table: "contact", Limit: 2}, "[6 8]"},
 				{"rule", time.Time{}, audit.Filter{Rule: "rule-1"}, "[1 3 5 7 9]"},
 				{"user", time.Time{}, audit.Filter{UserID: "u0"}, "[0 3 6 9]"},

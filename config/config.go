@@ -126,7 +126,7 @@ type Redis struct {
 	// TLS turns on TLS to Redis.
 	TLS bool `yaml:"tls"`
 	// Buckets is the candidate index's key bucket count, used when the index is first created
-	// (a power of two, about records × keys per record / 64). 0: 131072, for up to about 2.5M
+	// (a power of two, about records × keys per record / 50). 0: 131072, for up to about 1.5M
 	// records. See docs/index.md.
 	Buckets int `yaml:"buckets"`
 }

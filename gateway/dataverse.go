@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/dedupegate/dedupegate/dataverse"
+	"github.com/dedupegate/dedupegate/index/indexsync"
 	"github.com/dedupegate/dedupegate/rules"
 )
 
@@ -37,4 +38,28 @@ func (g *Gateway) connectDataverse(ctx context.Context, o *options) error {
 		return err
 	})
 	return nil
+}
+
+// startSync runs the incremental index sync by modifiedon every index.sync_interval, from the
+// gateway's own Dataverse client, until Close: it heals PostOperation events the index missed
+// (a webhook that failed twice, a bypassed step). With the in-process index the first run has
+// no watermark and loads every candidate table in full.
+func (g *Gateway) startSync(ctx context.Context) {
+	interval := g.Config.Index.SyncInterval.D()
+	idx, ok := g.Index.(indexsync.Index)
+	if g.Dataverse == nil || interval <= 0 || !ok {
+		return
+	}
+	s := indexsync.New(g.Dataverse, idx, g.Engine.Rules, indexsync.WithLogger(g.Log.Named("sync")))
+	rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		s.Run(rctx, interval)
+	}()
+	g.OnClose(func() error {
+		cancel()
+		<-done
+		return nil
+	})
 }

@@ -184,6 +184,7 @@ func New(ctx context.Context, cfg *config.Config, log *zap.Logger, opts ...Optio
 	if err := g.wireActions(acts); err != nil {
 		return nil, err
 	}
+	g.startSync(ctx)
 	return g, nil
 }
 
@@ -196,7 +197,8 @@ func (g *Gateway) upkeep(ctx context.Context, ch webhook.Change) error {
 	if len(set.IndexedAttrs(ch.Entity)) == 0 {
 		return nil // no rule searches this table
 	}
-	return index.File(ctx, g.Index, set, ch.Record)
+	// Commit files the row and settles its strong-key reservations (docs/index.md).
+	return index.Commit(ctx, g.Index, set, ch.Record)
 }
 
 // AddReadiness registers a dependency check for /readyz.

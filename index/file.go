@@ -13,7 +13,20 @@ import (
 // finds it. No keys means that no rule can find the record (no blocking value, or no rule
 // searches its table).
 func Prepare(set *rules.Set, rec matcher.Record) Entry {
-	return Entry{Record: Trim(rec, set.IndexedAttrs(rec.Entity)), Keys: set.IndexKeys(rec)}
+	// Canonical: phones stored in E.164 are read back without libphonenumber (matcher.CanonicalRecord).
+	return Entry{Record: Trim(canonical(set, rec), set.IndexedAttrs(rec.Entity)), Keys: set.IndexKeys(rec)}
+}
+
+// canonical is rec with the values the candidate rules normalise at a cost (phones) in their
+// normal form, so that the copy the index keeps is cheap to prepare as a candidate.
+func canonical(set *rules.Set, rec matcher.Record) matcher.Record {
+	var ms []*matcher.Rule
+	for _, r := range set.Rules() {
+		if r.CandidateEntity == rec.Entity {
+			ms = append(ms, r.Matcher)
+		}
+	}
+	return matcher.CanonicalRecord(rec, ms...)
 }
 
 // Trim returns a copy of rec holding only attrs (those it has).
@@ -110,35 +123,4 @@ func StrongKeys(set *rules.Set, rec matcher.Record) []string {
 		}
 	}
 	return keys
-}
-
-// RowReader reads one row from the system of record (the Dataverse client). It returns an
-// error wrapping ErrNotFound when the row no longer exists.
-type RowReader interface {
-	Retrieve(ctx context.Context, entity, id string) (matcher.Record, error)
-}
-
-// Refetcher fills the index's cache misses: a record named under a key whose cached
-// attributes are missing is read from Reader and returned as the index should file it under
-// the current rules. redisindex uses it through its Fetcher option.
-type Refetcher struct {
-	Reader RowReader
-	// Rules returns the current rule set (it may change on reload).
-	Rules func() *rules.Set
-}
-
-// Fetch reads entity/id and prepares it for filing. It returns an error wrapping ErrNotFound
-// when the row is gone.
-func (f Refetcher) Fetch(ctx context.Context, entity, id string) (Entry, error) {
-	rec, err := f.Reader.Retrieve(ctx, entity, id)
-	if err != nil {
-		return Entry{}, err
-	}
-	if rec.Entity == "" {
-		rec.Entity = entity
-	}
-	if rec.ID == "" {
-		rec.ID = id
-	}
-	return Prepare(f.Rules(), rec), nil
 }

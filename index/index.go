@@ -61,8 +61,6 @@ var (
 	ErrNoEntity = errors.New("index: record has no entity")
 	// ErrNoHolder is returned by Lookup when it is asked to reserve keys for nobody.
 	ErrNoHolder = errors.New("index: reservation without a holder")
-	// ErrNotFound is what a RowReader returns for a row that no longer exists.
-	ErrNotFound = errors.New("index: record not found")
 )
 
 // CheckRecord returns ErrNoEntity or ErrNoID for a record that cannot be filed.

@@ -97,6 +97,10 @@ type KeySpec struct {
 	// Name labels the key in the index (short; empty: derived from the parts).
 	Name  string
 	Parts []KeyPart
+	// Unordered sorts the parts' values before hashing, so that the key does not depend on
+	// which field holds which value: [firstname:phonetic, lastname:phonetic] unordered files
+	// "John Smith" and "Smith John" (names entered the wrong way round) under one key.
+	Unordered bool
 }
 
 // KeyPart is one field's contribution to a key.

@@ -125,3 +125,44 @@ func BenchmarkCheck50Cached(b *testing.B) {
 		}
 	}
 }
+
+// benchDistinct is candidate i with its own phone number, as a 1M-row index serves them (the
+// phone parse cache cannot hold them all), in national form or, canonical, as the index files it.
+func benchDistinct(r *Rule, i int, canonical bool) Record {
+	rec := benchCandidates(1)[0]
+	rec.ID = fmt.Sprint(i)
+	rec.Attrs["telephone1"] = fmt.Sprintf("020 %04d %04d", (i/10000)%10000, i%10000)
+	if canonical {
+		rec = r.Canonical(rec)
+	}
+	return rec
+}
+
+// BenchmarkPrepareCandidateDistinct prepares one never-seen candidate (cache off) whose phone
+// is in national form: libphonenumber parses it.
+func BenchmarkPrepareCandidateDistinct(b *testing.B) {
+	benchPrepareDistinct(b, false)
+}
+
+// BenchmarkPrepareCandidateCanonical is the same candidate as the index files it
+// (Rule.Canonical: phone in E.164), read without libphonenumber.
+func BenchmarkPrepareCandidateCanonical(b *testing.B) {
+	benchPrepareDistinct(b, true)
+}
+
+func benchPrepareDistinct(b *testing.B, canonical bool) {
+	r := benchRule(b, -1)
+	recs := make([]Record, 4096)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if i%len(recs) == 0 {
+			b.StopTimer()
+			for j := range recs {
+				recs[j] = benchDistinct(r, 1_000_000+i+j, canonical)
+			}
+			b.StartTimer()
+		}
+		_ = r.PrepareCandidate(recs[i%len(recs)])
+	}
+}

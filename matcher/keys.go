@@ -62,6 +62,13 @@ outer:
 			}
 			vs = append(vs, v)
 		}
+		if k.unordered {
+			for i := 1; i < len(vs); i++ { // insertion sort: a key has a handful of parts
+				for j := i; j > 0 && vs[j] < vs[j-1]; j-- {
+					vs[j], vs[j-1] = vs[j-1], vs[j]
+				}
+			}
+		}
 		key := r.spec.CandidateEntity + "|" + k.label + "|" + keyHash(k.label, vs)
 		if !contains(keys, key) {
 			keys = append(keys, key)

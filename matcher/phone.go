@@ -12,6 +12,9 @@ import (
 // otherwise its digits (with a leading + if it had one). Extensions ("x12", "ext. 12", "#12")
 // are dropped. The empty string means no number.
 func NormalizePhone(raw, region string) string {
+	if v := e164Fast(raw); v != "" {
+		return v // already E.164 (as the index stores candidates): no parse needed
+	}
 	s := stripExtension(cleanRaw(raw))
 	digits := digitsOf(s)
 	if len(digits) == 0 {

@@ -36,8 +36,9 @@ type field struct {
 }
 
 type compiledKey struct {
-	label string
-	parts []compiledPart
+	label     string
+	parts     []compiledPart
+	unordered bool
 }
 
 type compiledPart struct {
@@ -245,7 +246,11 @@ func Compile(spec RuleSpec, lex *Lexicon) (*Rule, error) {
 		ck.label = ks.Name
 		if ck.label == "" {
 			ck.label = r.keyLabel(ck.parts)
+			if ks.Unordered {
+				ck.label += "~u"
+			}
 		}
+		ck.unordered = ks.Unordered
 		r.keys = append(r.keys, ck)
 	}
 	for i, f := range r.fields {

@@ -813,6 +813,7 @@ func (d *decoder) key(n *yaml.Node, path string) (matcher.KeySpec, bool) {
 	if n.Kind == yaml.MappingNode {
 		o := d.obj(n, path)
 		ks.Name = o.str("name")
+		ks.Unordered, _ = o.boolean("unordered")
 		parts = o.get("parts")
 		o.done()
 		if parts == nil {

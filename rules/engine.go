@@ -265,6 +265,9 @@ func (e *Engine) Config() EngineConfig { return e.cfg }
 // AddObserver adds an observer after construction (wiring order in main).
 func (e *Engine) AddObserver(o Observer) { e.observers = append(e.observers, o) }
 
+// releaseTimeout bounds the background release of a blocked create's reservations.
+const releaseTimeout = 2 * time.Second
+
 // ErrNoCandidates is returned when neither the index nor the fallback could answer.
 var ErrNoCandidates = errors.New("no candidate source answered")
 
@@ -401,8 +404,14 @@ func (e *Engine) Evaluate(ctx context.Context, req Request) (Decision, error) {
 	}
 	if d.Outcome == OutcomeBlock && len(strong) > 0 {
 		// The save will not happen: give the keys back so the user's corrected save is not
-		// held up by our own reservation. Best effort, bounded by the decision's context.
-		_ = e.index.Release(ctx, strong, req.Holder)
+		// held up by our own reservation. Off the decision path (it would be a third round
+		// trip), best effort, bounded by its own timeout; a lost release only means the keys
+		// expire after ReservationTTL.
+		go func(keys []string, holder string) {
+			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), releaseTimeout)
+			defer cancel()
+			_ = e.index.Release(rctx, keys, holder)
+		}(strong, req.Holder)
 	}
 	return d, nil
 }

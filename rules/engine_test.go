@@ -175,7 +175,9 @@ func TestBypassUser(t *testing.T) {
 
 type pairs map[[2]string]bool
 
-func (p pairs) NotDuplicate(ea, a, eb, b string) bool { return p[[2]string{a, b}] || p[[2]string{b, a}] }
+func (p pairs) NotDuplicate(ea, a, eb, b string) bool {
+	return p[[2]string{a, b}] || p[[2]string{b, a}]
+}
 
 func TestNotDuplicateException(t *testing.T) {
 	set := rules.NewSet([]*rules.Rule{contactRule(t, rules.ActionBlock, nil)})

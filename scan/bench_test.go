@@ -127,6 +127,7 @@ func benchScan(b *testing.B, set *rules.Set, dir, crmPath, impPath string) {
 
 	b.ResetTimer()
 	var sum Summary
+	cpu0 := cpuTime()
 	for range b.N {
 		in, err := os.Open(impPath)
 		if err != nil {
@@ -150,9 +151,12 @@ func benchScan(b *testing.B, set *rules.Set, dir, crmPath, impPath string) {
 		}
 	}
 	b.StopTimer()
+	cpu := (cpuTime() - cpu0) / time.Duration(b.N)
 	rate := float64(sum.Rows) / sum.Elapsed.Seconds()
 	b.ReportMetric(rate, "rows/s")
+	b.ReportMetric(float64(cpu.Microseconds())/float64(sum.Rows), "CPU-µs/row")
 	b.ReportMetric(peakRSS(), "peak-RSS-MiB")
-	fmt.Printf("%s: %s\n%s: %s, GOMAXPROCS %d, peak RSS %.0f MiB\n", b.Name(), sum, b.Name(), sum.Rate(), runtime.GOMAXPROCS(0), peakRSS())
+	fmt.Printf("%s: %s\n%s: %s, %.1f CPU-s (%.1f CPU-µs/row), GOMAXPROCS %d, peak RSS %.0f MiB\n", b.Name(), sum, b.Name(), sum.Rate(),
+		cpu.Seconds(), float64(cpu.Microseconds())/float64(sum.Rows), runtime.GOMAXPROCS(0), peakRSS())
 	runtime.KeepAlive(idx)
 }

@@ -39,7 +39,8 @@ type fileIndex struct {
 
 const fileChunk = 4096
 
-// fileRec is one filed row: its display id and the attributes the rules read of a candidate.
+// fileRec is one filed row: its id column ("" without one: the row number stands in) and the
+// attributes the rules read of a candidate.
 type fileRec struct {
 	id    string
 	attrs map[string]string
@@ -60,7 +61,7 @@ func (f *fileIndex) add(rows []*row, entries []index.Entry) {
 		for len(f.rows) <= c {
 			f.rows = append(f.rows, make([]fileRec, fileChunk))
 		}
-		f.rows[c][o] = fileRec{id: displayID(r), attrs: e.Record.Attrs}
+		f.rows[c][o] = fileRec{id: r.id, attrs: e.Record.Attrs}
 		for _, k := range e.Keys {
 			f.keys[k] = append(f.keys[k], int32(r.num))
 		}
@@ -72,7 +73,7 @@ func (f *fileIndex) id(row int) string {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
 	c, o := row/fileChunk, row%fileChunk
-	if c < len(f.rows) {
+	if c < len(f.rows) && f.rows[c][o].id != "" {
 		return f.rows[c][o].id
 	}
 	return strconv.Itoa(row)

@@ -14,7 +14,8 @@
 # 5. takes a CPU profile of the gateway during the peak phase and prints its top entries.
 #
 # Environment: BENCH_RECORDS, BENCH_RATE, BENCH_CONNS, BENCH_FIXED (20s), BENCH_PEAK (15s),
-# BENCH_DUP (0.3), BENCH_KEEP=1 keeps the work folder (logs, profile).
+# BENCH_DUP (0.3), BENCH_PER_KEY_LIMIT (the gateway's decision.per_key_limit, default 200: a
+# diagnostic knob, it trades recall for speed), BENCH_KEEP=1 keeps the work folder (logs, profile).
 # Needs go and redis-server (apt-get install -y redis-server). Everything stays on 127.0.0.1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -81,6 +82,10 @@ index:
 audit:
   enabled: true
 EOF
+if [ -n "${BENCH_PER_KEY_LIMIT:-}" ]; then
+	printf 'decision:\n  per_key_limit: %s\n' "$BENCH_PER_KEY_LIMIT" >>"$work/gateway.yaml"
+	echo "gateway: decision.per_key_limit $BENCH_PER_KEY_LIMIT (default 200)"
+fi
 "$bench" serve --config "$work/gateway.yaml" --pprof "127.0.0.1:$pport" >"$work/gateway.out" 2>"$work/gateway.log" &
 pids+=($!)
 "$bench" noop --listen "127.0.0.1:$nport" >"$work/noop.out" 2>&1 &

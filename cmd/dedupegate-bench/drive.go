@@ -144,6 +144,10 @@ func (d *driver) do(ctx context.Context, u string) result {
 	return result{lat, 'e'}
 }
 
+// maxLate bounds how late a fixed-rate request may start: past it, the server cannot keep the
+// rate and the request is counted as an overrun instead of being sent.
+const maxLate = 5 * time.Second
+
 // fixedRate sends rate requests per second for dur, open loop: request i is due at
 // start+i/rate whatever happened to the others, and its latency counts from when it was due,
 // so that a stall shows in the percentiles instead of slowing the sender down.
@@ -159,6 +163,12 @@ func (d *driver) fixedRate(ctx context.Context, u string, rate int, dur time.Dur
 		go func() {
 			defer wg.Done()
 			for due := range jobs {
+				if late := time.Since(due); late > maxLate {
+					// The server has fallen so far behind that the rest of the schedule is
+					// moot: count the request as failed (overrun) instead of sending it.
+					out[idx.Add(1)-1] = result{lat: late, outcome: 'o'}
+					continue
+				}
 				r := d.do(ctx, u)
 				r.lat = time.Since(due)
 				out[idx.Add(1)-1] = r
@@ -203,9 +213,9 @@ func (d *driver) closedLoop(ctx context.Context, u string, conns int, dur time.D
 }
 
 type stats struct {
-	n, ok, allow, warn, block, errs int
-	rps                             float64
-	p50, p90, p99, max              time.Duration
+	n, ok, allow, warn, block, errs, overruns int
+	rps                                       float64
+	p50, p90, p99, max                        time.Duration
 }
 
 func summarize(p phase) stats {
@@ -219,6 +229,10 @@ func summarize(p phase) stats {
 			s.warn++
 		case 'b':
 			s.block++
+		case 'o':
+			s.overruns++
+			s.errs++
+			continue
 		default:
 			s.errs++
 			continue
@@ -395,10 +409,13 @@ func runDrive(ctx context.Context, args []string, stdout io.Writer) error {
 		{"no-op echo, fixed rate", fmt.Sprintf("%d/s", *rate), summarize(noopFixed)},
 		{"no-op echo, peak", fmt.Sprintf("%d in flight", *conns), summarize(noopPeak)},
 	}
-	fmt.Fprintf(stdout, "%-24s %-14s %8s %12s %8s %8s %8s %8s %7s %7s %7s %6s\n", "phase", "load", "answers", "decisions/s", "p50 ms", "p90 ms", "p99 ms", "max ms", "block", "warn", "allow", "errors")
+	fmt.Fprintf(stdout, "%-24s %-14s %8s %12s %8s %8s %8s %8s %7s %7s %7s %6s\n", "phase", "load", "requests", "decisions/s", "p50 ms", "p90 ms", "p99 ms", "max ms", "block", "warn", "allow", "errors")
 	for _, r := range rows {
 		s := r.s
 		fmt.Fprintf(stdout, "%-24s %-14s %8d %12.0f %8s %8s %8s %8s %7d %7d %7d %6d\n", r.name, r.target, s.n, s.rps, ms(s.p50), ms(s.p90), ms(s.p99), ms(s.max), s.block, s.warn, s.allow, s.errs)
+		if s.overruns > 0 {
+			fmt.Fprintf(stdout, "%-24s %d of the errors are overruns: requests not sent because the server was over %s behind the schedule (latencies above are of the answered requests)\n", "", s.overruns, maxLate)
+		}
 	}
 	decisions := after[metricNames[0]] - before[metricNames[0]]
 	fmt.Fprintln(stdout)

@@ -55,18 +55,19 @@ var (
 
 func (p people) rng(i int) *rand.Rand { return rand.New(rand.NewPCG(p.seed, uint64(i))) }
 
-// zipf draws an index in [0,n) with weight 1/(k+1).
-func zipf(r *rand.Rand, n int) int {
-	// Inverse of the harmonic CDF, approximated: H(k) ≈ ln(k+1) + 0.577.
-	h := func(k float64) float64 { return math.Log(k+1) + 0.5772 }
-	u := r.Float64() * h(float64(n))
-	k := int(math.Exp(u-0.5772)) - 1
+// zipf draws an index in [0,n) with weight 1/(k+off): off 10 gives the flattened head of real
+// name frequencies (the most common first name about 3% of people, the most common surname
+// about 1.4%, rather than the 15% of a pure 1/k law).
+func zipf(r *rand.Rand, n int, off float64) int {
+	// Inverse of the CDF of 1/(x+off) on [0,n): ln((x+off)/off) / ln((n+off)/off).
+	u := r.Float64() * math.Log((float64(n)+off)/off)
+	k := int(off*math.Exp(u) - off)
 	return min(max(k, 0), n-1)
 }
 
 func (p people) first(r *rand.Rand) string {
 	if r.IntN(100) < 75 {
-		return commonFirst[zipf(r, len(commonFirst))]
+		return commonFirst[zipf(r, len(commonFirst), 10)]
 	}
 	s := firstSyl[r.IntN(len(firstSyl))] + firstEnd[r.IntN(len(firstEnd))]
 	return strings.ToUpper(s[:1]) + s[1:]
@@ -74,7 +75,7 @@ func (p people) first(r *rand.Rand) string {
 
 func (p people) last(r *rand.Rand) string {
 	if r.IntN(100) < 35 {
-		return commonLast[zipf(r, len(commonLast))]
+		return commonLast[zipf(r, len(commonLast), 10)]
 	}
 	n := 2 + r.IntN(2)
 	var b strings.Builder

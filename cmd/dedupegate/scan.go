@@ -15,11 +15,10 @@ import (
 	"golang.org/x/term"
 
 	"github.com/dedupegate/dedupegate/config"
-	"github.com/dedupegate/dedupegate/configs"
 	"github.com/dedupegate/dedupegate/dataverse"
+	"github.com/dedupegate/dedupegate/gateway"
 	"github.com/dedupegate/dedupegate/index"
 	"github.com/dedupegate/dedupegate/index/redisindex"
-	"github.com/dedupegate/dedupegate/matcher"
 	"github.com/dedupegate/dedupegate/rules"
 	"github.com/dedupegate/dedupegate/scan"
 )
@@ -272,23 +271,7 @@ func parseInterspersed(fs *flag.FlagSet, args []string) (string, error) {
 // loadScanRules loads the rules as serve does: --rules, else the config's rules file, else the
 // embedded defaults; and the file's "not a duplicate" pairs.
 func loadScanRules(cfg *config.Config, path string) (*rules.Set, rules.Exceptions, error) {
-	lex, err := matcher.LoadLexicon(matcher.LexiconFiles{
-		Nicknames:       cfg.Resolve(cfg.Matching.NicknamesFile),
-		CompanySuffixes: cfg.Resolve(cfg.Matching.CompanySuffixesFile),
-		DefaultRegion:   cfg.Matching.DefaultRegion,
-	})
-	if err != nil {
-		return nil, nil, fmt.Errorf("matching data: %w", err)
-	}
-	if path == "" {
-		path = cfg.RulesPath()
-	}
-	var f *rules.File
-	if path == "" {
-		f, err = rules.ParseFile(configs.DefaultRules, "rules.yaml (embedded default)", lex)
-	} else {
-		f, err = rules.LoadRulesFile(path, lex)
-	}
+	f, err := gateway.LoadRules(cfg, path)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -129,5 +129,9 @@ func newLogger(c config.Log, w io.Writer) (*zap.Logger, error) {
 	} else {
 		enc = zapcore.NewJSONEncoder(encCfg)
 	}
-	return zap.New(zapcore.NewCore(enc, zapcore.AddSync(w), lvl)), nil
+	// Buffered: a decision writes a few lines, and one write system call per line is a
+	// measurable share of a sub-millisecond request. Flushed every second and on Sync.
+	ws := &zapcore.BufferedWriteSyncer{WS: zapcore.AddSync(w), FlushInterval: time.Second}
+	// log.Sync at exit flushes it.
+	return zap.New(zapcore.NewCore(enc, ws, lvl)), nil
 }

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -110,6 +111,9 @@ func New(src Source, idx Index, currentRules func() *rules.Set, opts ...Option) 
 	return s
 }
 
+// errWriterFailed stops the source when filing a page failed (the filing error is returned).
+var errWriterFailed = errors.New("indexsync: filing failed")
+
 // ErrNoRules is returned when no rule searches the table asked for.
 var ErrNoRules = errors.New("indexsync: no rule searches this table")
 
@@ -158,25 +162,55 @@ func (s *Syncer) Sync(ctx context.Context, table string, full bool) (Result, err
 	}
 	latest := mark
 	read := append(append([]string(nil), attrs...), "modifiedon")
-	err = s.src.Rows(ctx, table, read, res.Since, func(rows []matcher.Record) error {
-		for i := range rows {
-			if rows[i].Entity == "" {
-				rows[i].Entity = table
+	// Pages are filed by a writer goroutine while the source fetches the next one, so that
+	// reading Dataverse and writing the index overlap; at most one page waits.
+	pages := make(chan []matcher.Record, 1)
+	written := make(chan error, 1)
+	var failed atomic.Bool
+	go func() {
+		var werr error
+		for rows := range pages {
+			if werr != nil {
+				continue // drain after a failure
 			}
-			if t, err := time.Parse(time.RFC3339Nano, rows[i].Attrs["modifiedon"]); err == nil && t.After(latest) {
+			if werr = index.FileBatch(ctx, s.idx, set, rows); werr != nil {
+				failed.Store(true)
+				continue
+			}
+			res.Rows += len(rows)
+			if s.progress != nil {
+				s.progress(Progress{Table: table, Full: res.Full, Done: res.Rows, Total: total, Elapsed: time.Since(start)})
+			}
+		}
+		written <- werr
+	}()
+	err = s.src.Rows(ctx, table, read, res.Since, func(rows []matcher.Record) error {
+		if failed.Load() {
+			return errWriterFailed
+		}
+		page := make([]matcher.Record, len(rows))
+		copy(page, rows)
+		for i := range page {
+			if page[i].Entity == "" {
+				page[i].Entity = table
+			}
+			if t, err := time.Parse(time.RFC3339Nano, page[i].Attrs["modifiedon"]); err == nil && t.After(latest) {
 				latest = t
 			}
-			delete(before, rows[i].ID)
+			delete(before, page[i].ID)
 		}
-		if err := index.FileBatch(ctx, s.idx, set, rows); err != nil {
-			return err
+		select {
+		case pages <- page:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
 		}
-		res.Rows += len(rows)
-		if s.progress != nil {
-			s.progress(Progress{Table: table, Full: res.Full, Done: res.Rows, Total: total, Elapsed: time.Since(start)})
-		}
-		return nil
 	})
+	close(pages)
+	werr := <-written
+	if err == nil || errors.Is(err, errWriterFailed) {
+		err = werr
+	}
 	if err != nil {
 		res.Took = time.Since(start)
 		return res, fmt.Errorf("indexsync: %s: %w", table, err)

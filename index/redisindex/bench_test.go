@@ -82,6 +82,26 @@ func BenchmarkIndex1M(b *testing.B) {
 	after := usedMemory(b, c.Info(ctx, "memory").Val())
 	perRecord := float64(after-before) / float64(n)
 
+	// How full the key buckets are (sampled), how many are past the compact encoding, and how
+	// many keys have lists: the figures behind the bucket sizing advice.
+	var sampled, members, maxMembers, overflowed int64
+	for bk := 0; bk < x.Buckets(); bk += max(1, x.Buckets()/4096) {
+		key := fmt.Sprintf("dg:k:%d", bk)
+		m := c.ZCard(ctx, key).Val()
+		sampled++
+		members += m
+		maxMembers = max(maxMembers, m)
+		if enc := c.ObjectEncoding(ctx, key).Val(); enc == "skiplist" {
+			overflowed++
+		}
+	}
+	var lists, listed int64
+	iter := c.Scan(ctx, 0, "dg:b:*", 10000).Iterator()
+	for iter.Next(ctx) {
+		lists++
+		listed += c.LLen(ctx, iter.Val()).Val()
+	}
+
 	// Lookups as a pre-create check makes them: a new contact resembling an existing one
 	// (same person with a new e-mail address, or without phones, or identical), every
 	// blocking key of the rules, strong keys reserved.
@@ -155,6 +175,8 @@ func BenchmarkIndex1M(b *testing.B) {
 	b.ReportMetric(float64(mainTrips)/lookups, "roundtrips/lookup")
 	fmt.Printf("index: %d contacts, %.2f keys/record, %d buckets\n", n, float64(keys)/float64(n), x.Buckets())
 	fmt.Printf("memory: %.1f MB used_memory delta, %.0f bytes/record\n", float64(after-before)/1e6, perRecord)
+	fmt.Printf("buckets: %.1f members on average, at most %d, %d of %d sampled past listpack; %d keys with lists holding %d records\n",
+		float64(members)/float64(sampled), maxMembers, overflowed, sampled, lists, listed)
 	fmt.Printf("load: %v in all, %.0f records/s; index writes alone %v, %.0f records/s (the rest computes keys)\n",
 		load.Round(time.Millisecond), float64(n)/load.Seconds(), writing.Round(time.Millisecond), float64(n)/writing.Seconds())
 }

@@ -60,7 +60,9 @@ func TestEngineOverRedis(t *testing.T) {
 		}
 
 		srv.Restart(t)
-		waitUntil(t, func() bool { return x.Ready(t.Context()) == nil && x.Upsert(t.Context(), existing, set.IndexKeys(existing)) == nil })
+		waitUntil(t, func() bool {
+			return x.Ready(t.Context()) == nil && x.Upsert(t.Context(), existing, set.IndexKeys(existing)) == nil
+		})
 		if err := index.File(t.Context(), x, set, existing); err != nil {
 			t.Fatal(err)
 		}

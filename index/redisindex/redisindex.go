@@ -8,8 +8,8 @@ package redisindex
 import (
 	"context"
 	"crypto/rand"
-	"encoding/hex"
 	"crypto/tls"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
@@ -69,7 +69,7 @@ type options struct {
 type Option func(*options)
 
 // WithBuckets sets the key bucket count used when the index is created (a power of two,
-// default DefaultBuckets; about records × keys per record / 64). An existing index keeps the
+// default DefaultBuckets; about records × keys per record / 50). An existing index keeps the
 // count it was built with.
 func WithBuckets(n int) Option { return func(o *options) { o.buckets = n } }
 
@@ -340,5 +340,3 @@ func (x *Index) universalOptions() *redis.UniversalOptions {
 	}
 	return uo
 }
-
-

@@ -37,7 +37,7 @@ func newIndex(t testing.TB, addrs []string, opts ...redisindex.Option) *redisind
 
 func TestStandaloneConformance(t *testing.T) {
 	addr := redistest.Standalone(t)
-	for _, buckets := range []int{1, 1024} {
+	for _, buckets := range []int{1, 1024, redisindex.DefaultBuckets} {
 		t.Run(fmt.Sprintf("buckets=%d", buckets), func(t *testing.T) {
 			indextest.Run(t, func(t *testing.T) indextest.Index {
 				return newIndex(t, []string{addr}, redisindex.WithBuckets(buckets))

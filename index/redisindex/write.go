@@ -1,6 +1,7 @@
 package redisindex
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -44,9 +45,11 @@ func (x *Index) Upsert(ctx context.Context, rec matcher.Record, keys []string) e
 	return x.UpsertBatch(ctx, []index.Entry{{Record: rec, Keys: keys}})
 }
 
-// UpsertBatch implements index.BatchWriter with at most four pipelined round trips per
-// WithBatchSize records: read the record slots; count the records already under the keys the
-// batch adds (bucket or list); write the entries and remove stale members; add the members.
+// UpsertBatch implements index.BatchWriter with four pipelined round trips per WithBatchSize
+// records: read the record slots; count the records already under the keys the batch adds;
+// write the entries that changed and remove stale members; add the members (and a fifth when
+// a key moved to a list: take its members out of the bucket). A record filed again unchanged
+// costs the read alone.
 func (x *Index) UpsertBatch(ctx context.Context, entries []index.Entry) error {
 	for _, e := range entries {
 		if err := index.CheckRecord(e.Record); err != nil {
@@ -74,7 +77,6 @@ type slot struct {
 // keyAdds are the records a batch files under one key.
 type keyAdds struct {
 	rids   []uint32
-	inList *redis.IntCmd
 	range_ *redis.Cmd
 }
 
@@ -155,7 +157,11 @@ func (x *Index) upsertChunk(ctx context.Context, st *state, batch []index.Entry)
 				}
 			}
 		}
-		write.HSet(ctx, st.recBucket(rid), ridField(rid), encodeEntries(current))
+		v := encodeEntries(current)
+		if old, err := s.get.Bytes(); err == nil && bytes.Equal(old, v) {
+			continue // unchanged (a re-sync): nothing to write
+		}
+		write.HSet(ctx, st.recBucket(rid), ridField(rid), v)
 	}
 
 	// 2: how many records the added keys have already, unless known to be big.
@@ -167,7 +173,6 @@ func (x *Index) upsertChunk(ctx context.Context, st *state, batch []index.Entry)
 		a := adds[k]
 		lo, hi := lexRange(k)
 		a.range_ = check.Do(ctx, "zrangebylex", st.keyBucket(k), lo, hi, "limit", 0, bigAt+1)
-		a.inList = check.Exists(ctx, bigKey(x.prefix, k))
 	}
 	if check.Len() > 0 {
 		if _, err := check.Exec(ctx); err != nil {
@@ -177,10 +182,12 @@ func (x *Index) upsertChunk(ctx context.Context, st *state, batch []index.Entry)
 
 	// 3: entries first (and stale members out), then 4: the new members: a member never
 	// names a record without an entry.
-	if _, err := write.Exec(ctx); err != nil {
-		return fmt.Errorf("redisindex: upsert: %w", err)
+	if write.Len() > 0 {
+		if _, err := write.Exec(ctx); err != nil {
+			return fmt.Errorf("redisindex: upsert: %w", err)
+		}
 	}
-	add := x.client.Pipeline()
+	add, unbucket := x.client.Pipeline(), x.client.Pipeline()
 	for _, k := range addOrder {
 		a := adds[k]
 		toList := a.range_ == nil // known big
@@ -191,16 +198,27 @@ func (x *Index) upsertChunk(ctx context.Context, st *state, batch []index.Entry)
 				return fmt.Errorf("redisindex: upsert: %w", err)
 			}
 			switch {
-			case a.inList.Val() > 0:
-				toList = true
+			case len(members) > 0 && isBigMarker(members[0]):
+				toList = true // the marker sorts first in the key's range
 			case len(members)+len(a.rids) > bigAt:
-				// The key outgrows its bucket: its records so far are copied to a list of its
-				// own (they stay in the bucket too, at most bigAt of them; readers merge), and
-				// the key's new records go to the list from now on.
+				// The key outgrows its bucket: its records so far go to a list of its own, a
+				// marker tells later writers, and new records go to the list. With at least
+				// 2^16 buckets, bucket and prefix together are the whole 48-bit key id, so the
+				// range holds this key's members only and they are moved out of the bucket;
+				// with fewer, another key's member may share the prefix, so they are copied
+				// (at most bigAt stay behind; readers merge both places).
 				toList = true
 				for _, m := range members {
 					if rid, ok := memberRID(m); ok && !slices.Contains(a.rids, rid) {
 						moved = append(moved, rid)
+					}
+				}
+				add.ZAdd(ctx, st.keyBucket(k), redis.Z{Member: bigMarker(k)})
+				if st.keyBuckets >= 1<<16 {
+					for _, m := range members {
+						if !isBigMarker(m) {
+							unbucket.ZRem(ctx, st.keyBucket(k), m)
+						}
 					}
 				}
 			}
@@ -220,6 +238,13 @@ func (x *Index) upsertChunk(ctx context.Context, st *state, batch []index.Entry)
 	}
 	if add.Len() > 0 {
 		if _, err := add.Exec(ctx); err != nil {
+			return fmt.Errorf("redisindex: upsert: %w", err)
+		}
+	}
+	// 5, only when keys moved to lists: their members leave the bucket, now that the list
+	// holds them.
+	if unbucket.Len() > 0 {
+		if _, err := unbucket.Exec(ctx); err != nil {
 			return fmt.Errorf("redisindex: upsert: %w", err)
 		}
 	}

@@ -286,21 +286,6 @@ func Cluster(t testing.TB) []string {
 	return addrs
 }
 
-// StartCluster starts a private cluster of n masters for t, stopped when t ends.
-func StartCluster(t testing.TB, n int) []*Server {
-	t.Helper()
-	nodes, err := startCluster(Binary(t), t.TempDir(), n)
-	if err != nil {
-		t.Fatalf("redistest: %v", err)
-	}
-	t.Cleanup(func() {
-		for _, s := range nodes {
-			s.Kill()
-		}
-	})
-	return nodes
-}
-
 func startCluster(bin, dir string, n int) ([]*Server, error) {
 	var nodes []*Server
 	fail := func(err error) ([]*Server, error) {

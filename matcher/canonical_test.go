@@ -1,0 +1,118 @@
+package matcher
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/nyaruka/phonenumbers"
+)
+
+// slowPhone is NormalizePhone without the E.164 fast path.
+func slowPhone(s string) string {
+	return parsePhone(s, "", digitsOf(s), true)
+}
+
+// TestE164FastAgreesWithLibphonenumber checks that the fast path returns exactly what
+// libphonenumber returns, on every region's example numbers and on random numbers of every
+// country code it accepts.
+func TestE164FastAgreesWithLibphonenumber(t *testing.T) {
+	fast, total := 0, 0
+	check := func(s string) {
+		t.Helper()
+		total++
+		f := e164Fast(s)
+		if f == "" {
+			return
+		}
+		fast++
+		if want := slowPhone(s); f != want {
+			t.Errorf("e164Fast(%q) = %q, libphonenumber says %q", s, f, want)
+		}
+	}
+	types := []phonenumbers.PhoneNumberType{phonenumbers.FIXED_LINE, phonenumbers.MOBILE, phonenumbers.TOLL_FREE,
+		phonenumbers.VOIP, phonenumbers.PERSONAL_NUMBER, phonenumbers.UAN}
+	for reg := range phonenumbers.GetSupportedRegions() {
+		for _, ty := range types {
+			if n := phonenumbers.GetExampleNumberForType(reg, ty); n != nil {
+				check(phonenumbers.Format(n, phonenumbers.E164))
+			}
+		}
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	for cc := range phonenumbers.GetSupportedCallingCodes() {
+		for i := 0; i < 300; i++ {
+			n := 6 + rng.IntN(8)
+			s := fmt.Sprintf("+%d", cc)
+			for j := 0; j < n; j++ {
+				s += string(rune('0' + rng.IntN(10)))
+			}
+			check(s)
+		}
+	}
+	if fast < total/3 {
+		t.Errorf("fast path taken for %d of %d numbers, expected most", fast, total)
+	}
+	for _, s := range []string{"+442079460958", "+14155550123", "+33612345678"} {
+		if e164Fast(s) != s {
+			t.Errorf("e164Fast(%q) did not take the fast path", s)
+		}
+	}
+	for _, s := range []string{"+4402079460958", "+44 20 7946 0958", "+390612345678", "442079460958", "+44207946095x8"} {
+		if e164Fast(s) != "" {
+			t.Errorf("e164Fast(%q) took the fast path", s)
+		}
+	}
+}
+
+func TestCanonicalRecord(t *testing.T) {
+	spec := func(name, region string) RuleSpec {
+		return RuleSpec{Name: name, Entity: "contact", DefaultRegion: region, CountryAttr: "address1_country",
+			Fields: []FieldSpec{{Attr: "telephone1", Comparator: "phone"}, {Attr: "lastname", Comparator: "lastname"}}}
+	}
+	gb, err := Compile(spec("gb", "GB"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	us, err := Compile(spec("us", "US"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name  string
+		rules []*Rule
+		in    map[string]string
+		want  map[string]string
+	}{
+		{"national number", []*Rule{gb}, map[string]string{"telephone1": "020 7946 0958 ext 12", "lastname": "Smith"},
+			map[string]string{"telephone1": "+442079460958", "lastname": "Smith"}},
+		{"country attribute wins", []*Rule{gb}, map[string]string{"telephone1": "(415) 555-0123", "address1_country": "United States"},
+			map[string]string{"telephone1": "+14155550123", "address1_country": "United States"}},
+		{"rules disagree on a national number", []*Rule{gb, us}, map[string]string{"telephone1": "020 7946 0958"},
+			map[string]string{"telephone1": "020 7946 0958"}},
+		{"rules agree on an international number", []*Rule{gb, us}, map[string]string{"telephone1": "+44 20 7946 0958"},
+			map[string]string{"telephone1": "+442079460958"}},
+		{"unreadable kept", []*Rule{gb}, map[string]string{"telephone1": "call reception"},
+			map[string]string{"telephone1": "call reception"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			in := Record{Entity: "contact", ID: "1", Attrs: tt.in}
+			before := fmt.Sprint(tt.in)
+			got := CanonicalRecord(in, tt.rules...)
+			if fmt.Sprint(got.Attrs) != fmt.Sprint(tt.want) {
+				t.Errorf("got %v, want %v", got.Attrs, tt.want)
+			}
+			if fmt.Sprint(tt.in) != before {
+				t.Errorf("input modified: %v", tt.in)
+			}
+			// The canonical copy prepares to the same values as the original.
+			for _, r := range tt.rules {
+				a, b := r.PrepareCandidate(Record{Entity: "contact", Attrs: tt.in}), r.PrepareCandidate(Record{Entity: "contact", Attrs: got.Attrs})
+				if tt.name != "rules disagree on a national number" && a.vals[0].norm != b.vals[0].norm {
+					t.Errorf("%s: prepared %q from the original, %q from the canonical copy", r.spec.Name, a.vals[0].norm, b.vals[0].norm)
+				}
+			}
+		})
+	}
+}
