@@ -43,6 +43,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		return exitUsage
 	}
 	defer func() { _ = log.Sync() }()
+	routeRedisLogs(log)
 	g, err := gateway.New(ctx, cfg, log)
 	if err != nil {
 		fmt.Fprintln(stderr, "dedupegate:", err)
