@@ -1,19 +1,16 @@
 package matcher_test
 
 import (
-	"fmt"
 	"math"
-	"math/rand/v2"
 	"os"
 	"slices"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/dedupegate/dedupegate/configs"
-	"github.com/dedupegate/dedupegate/matcher"
 	"github.com/dedupegate/dedupegate/rules"
+	"github.com/dedupegate/dedupegate/synth"
 )
 
 // BenchmarkSelectivity measures how selective the shipped blocking keys are at CRM scale: it
@@ -25,7 +22,7 @@ import (
 //
 //	go test ./matcher -run XXX -bench Selectivity -benchtime 1x
 //
-// The population mirrors cmd/dedupegate-bench's generator (a package main, so not importable):
+// The population is cmd/dedupegate-bench's (package synth):
 // Zipf-weighted common first and last names with a long tail of rare ones, birth dates over 65
 // years, emails, UK phones and addresses.
 func BenchmarkSelectivity(b *testing.B) {
@@ -50,7 +47,7 @@ func BenchmarkSelectivity(b *testing.B) {
 		b.Fatal(err)
 	}
 	const perKey, probes = 200, 10_000
-	pop := population{seed: 42}
+	pop := synth.People{Seed: 42}
 	type probe struct {
 		rule string
 		keys []string
@@ -59,9 +56,9 @@ func BenchmarkSelectivity(b *testing.B) {
 	var ps []probe
 	wanted := map[string][]int32{}
 	for i := 0; i < 2*probes; i++ {
-		rec := pop.person(n + i) // a new person
+		rec := pop.Person(n + i) // a new person
 		if i >= probes {
-			rec = pop.duplicate(i-probes, uint64(i)) // a re-entry of a filed person
+			rec = pop.Duplicate(i-probes, uint64(i)) // a re-entry of a filed person
 		}
 		for _, entity := range []string{"contact", "lead"} {
 			rec.Entity = entity
@@ -82,7 +79,7 @@ func BenchmarkSelectivity(b *testing.B) {
 	totalKeys := 0
 	sizes := map[string]int{}
 	for i := 0; i < n; i++ {
-		keys := set.IndexKeys(pop.person(i))
+		keys := set.IndexKeys(pop.Person(i))
 		totalKeys += len(keys)
 		for _, k := range keys {
 			if post, ok := wanted[k]; ok {
@@ -141,115 +138,4 @@ func mapKeys[V any](m map[string]V) []string {
 		out = append(out, k)
 	}
 	return out
-}
-
-// population makes deterministic synthetic UK contacts, the distribution of
-// cmd/dedupegate-bench/gen.go: 75% of first names and 35% of surnames from Zipf-weighted common
-// lists (the most common first name about 3% of people, the most common surname 1.4%), the rest
-// from a large space of rare names.
-type population struct{ seed uint64 }
-
-var (
-	popFirst = strings.Fields(`James Mary Robert Patricia John Jennifer Michael Linda David Elizabeth William Barbara
-		Richard Susan Joseph Jessica Thomas Sarah Charles Karen Christopher Lisa Daniel Nancy Matthew Betty Anthony
-		Margaret Mark Sandra Donald Ashley Steven Kimberly Paul Emily Andrew Donna Joshua Michelle Kenneth Carol Kevin
-		Amanda Brian Dorothy George Melissa Timothy Deborah Ronald Stephanie Edward Rebecca Jason Sharon Jeffrey Laura
-		Ryan Cynthia Jacob Kathleen Gary Amy Nicholas Angela Eric Shirley Jonathan Anna Stephen Brenda Larry Pamela
-		Justin Emma Scott Nicole Brandon Helen Benjamin Samantha Samuel Katherine Gregory Christine Alexander Debra Frank
-		Rachel Patrick Carolyn Raymond Janet Jack Catherine Oliver Amelia Harry Isla Noah Ava Leo Mia Oscar Ivy Arthur
-		Freya Zoë José Søren Łukasz Siobhán Aoife Priya Arjun`)
-	popLast = strings.Fields(`Smith Jones Williams Taylor Brown Davies Evans Wilson Thomas Johnson Roberts Robinson
-		Thompson Wright Walker White Edwards Hughes Green Hall Lewis Harris Clarke Patel Jackson Wood Turner Martin Cooper
-		Hill Ward Morris Moore Clark Lee King Baker Harrison Morgan Allen James Scott Phillips Watson Davis Parker Price
-		Bennett Young Griffiths Mitchell Kelly Cook Carter Richardson Bailey Collins Bell Shaw Murphy Miller Cox Richards
-		Khan Marshall Anderson Simpson Ellis Adams Singh Begum Wilkinson Foster Chapman Powell Webb Rogers Gray Mason Ali
-		Hunt Hussain Campbell Matthews Owen Palmer Holmes Mills Barnes Knight Lloyd Butler Russell Barker Fisher Stevens
-		Jenkins Murray Dixon Harvey O'Brien Müller Kowalski Nakamura Okafor Chowdhury Fraser Doherty McLaughlin Ahmed Shah`)
-	popNick = map[string]string{"Robert": "Bob", "William": "Bill", "Elizabeth": "Liz", "Margaret": "Maggie",
-		"Richard": "Rick", "James": "Jim", "Michael": "Mike", "Thomas": "Tom", "Jennifer": "Jenny", "Katherine": "Kate",
-		"Christopher": "Chris", "Daniel": "Dan", "Matthew": "Matt", "Anthony": "Tony", "Joseph": "Joe", "Samuel": "Sam",
-		"Patricia": "Pat", "Rebecca": "Becky", "Benjamin": "Ben", "Alexander": "Alex", "Nicholas": "Nick", "Edward": "Ed"}
-	popSyl = strings.Fields(`al an ar ber bran car da del den dor el en far gan hal har hen ing kel lan ley lin lor
-		mar mer mont nor ock par ren ridge ros sal sel ston sut tan ter ton vel wick win worth`)
-	popFirstSyl = strings.Fields(`a ai be bri ca co da de e el fa fi ga ha i ja ka ke la li ma mi na ni o pa ra re ro sa
-		se ta te to va vi ya za`)
-	popFirstEnd = strings.Fields(`la na ra ren ron den lyn nie sha tt ny ley ko mi der ston vin lia`)
-	popStreets  = strings.Fields(`High Station Church Victoria Green Manor Park Queens Kings Mill Grange School London York
-		Springfield Windsor Albert Chester Alexandra Highfield Mount Richmond Cedar Elm Oak Willow Beech Meadow Orchard`)
-	popKinds   = []string{"Road", "Street", "Lane", "Avenue", "Close", "Drive", "Way", "Gardens"}
-	popCities  = strings.Fields(`London Manchester Birmingham Leeds Glasgow Sheffield Bradford Liverpool Edinburgh Bristol Cardiff Leicester Coventry Nottingham Belfast Brighton Hull Plymouth Reading Derby`)
-	popDomains = []string{"gmail.com", "outlook.com", "hotmail.co.uk", "yahoo.co.uk", "icloud.com", "btinternet.com",
-		"northwind-traders.co.uk", "contoso-ltd.com", "fabrikam.org"}
-)
-
-func popZipf(r *rand.Rand, n int, off float64) int {
-	u := r.Float64() * math.Log((float64(n)+off)/off)
-	return min(max(int(off*math.Exp(u)-off), 0), n-1)
-}
-
-func (p population) person(i int) matcher.Record {
-	r := rand.New(rand.NewPCG(p.seed, uint64(i)))
-	pct := func(n int) bool { return r.IntN(100) < n }
-	var first, last string
-	if pct(75) {
-		first = popFirst[popZipf(r, len(popFirst), 10)]
-	} else {
-		s := popFirstSyl[r.IntN(len(popFirstSyl))] + popFirstEnd[r.IntN(len(popFirstEnd))]
-		first = strings.ToUpper(s[:1]) + s[1:]
-	}
-	if pct(35) {
-		last = popLast[popZipf(r, len(popLast), 10)]
-	} else {
-		var sb strings.Builder
-		for j, k := 0, 2+r.IntN(2); j < k; j++ {
-			sb.WriteString(popSyl[r.IntN(len(popSyl))])
-		}
-		s := sb.String()
-		last = strings.ToUpper(s[:1]) + s[1:]
-	}
-	a := map[string]string{"firstname": first, "lastname": last}
-	if pct(90) {
-		local := strings.ToLower(strings.NewReplacer("'", "", "ü", "u", "ø", "o").Replace(first + "." + last))
-		a["emailaddress1"] = fmt.Sprintf("%s%d@%s", local, r.IntN(1000), popDomains[r.IntN(len(popDomains))])
-	}
-	if pct(60) {
-		a["telephone1"] = fmt.Sprintf("+44 %d %04d %04d", 20+r.IntN(80), r.IntN(10000), r.IntN(10000))
-	}
-	if pct(70) {
-		a["mobilephone"] = fmt.Sprintf("07%03d %06d", 400+r.IntN(600), r.IntN(1_000_000))
-	}
-	if pct(60) {
-		a["birthdate"] = time.Date(1940+r.IntN(65), time.Month(1+r.IntN(12)), 1+r.IntN(28), 0, 0, 0, 0, time.UTC).Format("2006-01-02")
-	}
-	if pct(70) {
-		a["address1_line1"] = fmt.Sprintf("%d %s %s", 1+r.IntN(250), popStreets[r.IntN(len(popStreets))], popKinds[r.IntN(len(popKinds))])
-		a["address1_postalcode"] = fmt.Sprintf("%c%c%d %d%c%c", 'A'+rune(r.IntN(26)), 'A'+rune(r.IntN(26)), 1+r.IntN(20), r.IntN(10), 'A'+rune(r.IntN(26)), 'A'+rune(r.IntN(26)))
-		a["address1_city"] = popCities[r.IntN(len(popCities))]
-		a["address1_country"] = "United Kingdom"
-	}
-	return matcher.Record{Entity: "contact", ID: strconv.Itoa(i), Attrs: a}
-}
-
-// duplicate is person i typed again: nickname, email case and padding, national phone format,
-// a dropped address line.
-func (p population) duplicate(i int, variant uint64) matcher.Record {
-	orig := p.person(i)
-	r := rand.New(rand.NewPCG(variant, uint64(i)))
-	a := map[string]string{}
-	for k, v := range orig.Attrs {
-		a[k] = v
-	}
-	if nn, ok := popNick[a["firstname"]]; ok && r.IntN(2) == 0 {
-		a["firstname"] = nn
-	}
-	if e, ok := a["emailaddress1"]; ok && r.IntN(2) == 0 {
-		a["emailaddress1"] = " " + strings.ToUpper(e[:1]) + e[1:] + " "
-	}
-	if t, ok := a["telephone1"]; ok && r.IntN(2) == 0 {
-		a["telephone1"] = "0" + strings.ReplaceAll(strings.TrimPrefix(t, "+44 "), " ", "")
-	}
-	if r.IntN(4) == 0 {
-		delete(a, "address1_line1")
-	}
-	return matcher.Record{Entity: "contact", Attrs: a}
 }

@@ -19,6 +19,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/dedupegate/dedupegate/synth"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -73,17 +74,17 @@ func (t template) render(n uint64) []byte {
 
 // templates builds count payloads: dupShare of them re-entries of indexed people (0..n-1),
 // the rest new people.
-func templates(gen people, n, count int, dupShare float64, seed uint64) []template {
+func templates(gen synth.People, n, count int, dupShare float64, seed uint64) []template {
 	r := rand.New(rand.NewPCG(seed, 99))
 	out := make([]template, count)
 	user := "75c2dd85-e89e-e711-8122-000d3aa2331c"
 	for k := range out {
 		if r.Float64() < dupShare {
-			rec := gen.duplicate(r.IntN(n), uint64(k))
+			rec := gen.Duplicate(r.IntN(n), uint64(k))
 			out[k] = newTemplate(payload(rec, user), true)
 			continue
 		}
-		rec := gen.person(n + 1 + r.IntN(1<<30))
+		rec := gen.Person(n + 1 + r.IntN(1<<30))
 		rec.ID = ""
 		delete(rec.Attrs, "fullname")
 		if e, ok := rec.Attrs["emailaddress1"]; ok {
@@ -326,7 +327,7 @@ func runDrive(ctx context.Context, args []string, stdout io.Writer) error {
 	if *gw == "" || *noop == "" || *secret == "" {
 		return fmt.Errorf("--gateway, --noop and --secret are required")
 	}
-	gen := people{seed: *seed}
+	gen := synth.People{Seed: *seed}
 	d := &driver{
 		client: &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConns: 512, MaxIdleConnsPerHost: 512,
 			IdleConnTimeout: time.Minute, DisableCompression: true}},

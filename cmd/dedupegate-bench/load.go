@@ -18,6 +18,7 @@ import (
 	"github.com/dedupegate/dedupegate/index/redisindex"
 	"github.com/dedupegate/dedupegate/matcher"
 	"github.com/dedupegate/dedupegate/rules"
+	"github.com/dedupegate/dedupegate/synth"
 )
 
 // shippedRules is the rule set the gateway uses without a rules file (configs/rules.yaml as
@@ -62,7 +63,7 @@ func runLoad(ctx context.Context, args []string, stdout io.Writer) error {
 	defer rc.Close()
 	before := usedMemory(ctx, rc)
 
-	gen := people{seed: *seed}
+	gen := synth.People{Seed: *seed}
 	const page = 2000
 	pages := make(chan []matcher.Record, *workers*2)
 	var wg sync.WaitGroup
@@ -87,7 +88,7 @@ func runLoad(ctx context.Context, args []string, stdout io.Writer) error {
 	for i := 0; i < *n; i += page {
 		recs := make([]matcher.Record, 0, page)
 		for j := i; j < min(i+page, *n); j++ {
-			recs = append(recs, gen.person(j))
+			recs = append(recs, gen.Person(j))
 		}
 		select {
 		case pages <- recs:

@@ -15,11 +15,10 @@ import (
 	"golang.org/x/term"
 
 	"github.com/dedupegate/dedupegate/config"
-	"github.com/dedupegate/dedupegate/configs"
 	"github.com/dedupegate/dedupegate/dataverse"
+	"github.com/dedupegate/dedupegate/gateway"
 	"github.com/dedupegate/dedupegate/index/indexsync"
 	"github.com/dedupegate/dedupegate/index/redisindex"
-	"github.com/dedupegate/dedupegate/matcher"
 	"github.com/dedupegate/dedupegate/rules"
 )
 
@@ -153,24 +152,14 @@ func formatWatermark(t time.Time) string {
 	return t.UTC().Format(time.RFC3339)
 }
 
-// loadSyncRules loads the rules as serve does: --rules, else the config's rules file, else
-// the embedded defaults. The keys a sync files records under must be those serve looks up.
+// loadSyncRules loads the rules as serve does (gateway.LoadRules): the keys a sync files
+// records under must be those serve looks up.
 func loadSyncRules(cfg *config.Config, path string) (*rules.Set, error) {
-	lex, err := matcher.LoadLexicon(matcher.LexiconFiles{
-		Nicknames:       cfg.Resolve(cfg.Matching.NicknamesFile),
-		CompanySuffixes: cfg.Resolve(cfg.Matching.CompanySuffixesFile),
-		DefaultRegion:   cfg.Matching.DefaultRegion,
-	})
+	f, err := gateway.LoadRules(cfg, path)
 	if err != nil {
-		return nil, fmt.Errorf("matching data: %w", err)
+		return nil, err
 	}
-	if path == "" {
-		path = cfg.RulesPath()
-	}
-	if path == "" {
-		return rules.Parse(configs.DefaultRules, "rules.yaml (embedded default)", lex)
-	}
-	return rules.LoadFile(path, lex)
+	return f.Set, nil
 }
 
 func hasTable(list []string, s string) bool {
