@@ -10,57 +10,10 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/dedupegate/dedupegate/configs"
+	"github.com/dedupegate/dedupegate/accuracy/datasettest"
 	"github.com/dedupegate/dedupegate/index"
-	"github.com/dedupegate/dedupegate/matcher"
 	"github.com/dedupegate/dedupegate/rules"
 )
-
-// datasetsDir returns ../shared/datasets relative to the module root, skipping the test when it
-// is absent (and failing it in CI, where the datasets are always present).
-func datasetsDir(t testing.TB) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("no go.mod above the test's directory")
-		}
-		dir = parent
-	}
-	ds := filepath.Join(dir, "..", "shared", "datasets")
-	if _, err := os.Stat(filepath.Join(ds, "febrl", "dataset4a.csv")); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("the labelled datasets are missing from %s (CI must have them): %v", ds, err)
-		}
-		t.Skipf("the labelled datasets are not at %s: skipping", ds)
-	}
-	return ds
-}
-
-// shippedRules loads configs/rules.yaml as serve does, with the datasets' nicknames and company
-// suffixes.
-func shippedRules(t testing.TB, ds string) *rules.Set {
-	t.Helper()
-	lex, err := matcher.LoadLexicon(matcher.LexiconFiles{
-		Nicknames:       filepath.Join(ds, "nicknames", "names.csv"),
-		CompanySuffixes: filepath.Join(ds, "company_suffixes", "fingerprints_types.yml"),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	set, err := rules.Parse(configs.DefaultRules, "configs/rules.yaml", lex)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return set
-}
 
 // febrlMapping maps the Febrl columns to the contact attributes the shipped rules read, as
 // docs/scan.md shows.
@@ -144,8 +97,8 @@ func TestFebrl4Acceptance(t *testing.T) {
 	if testing.Short() {
 		t.Skip("febrl acceptance: not in -short")
 	}
-	ds := datasetsDir(t)
-	set := shippedRules(t, ds)
+	ds := datasettest.Dir(t)
+	set := datasettest.ShippedRules(t, ds)
 	a, err := os.ReadFile(filepath.Join(ds, "febrl", "dataset4a.csv"))
 	if err != nil {
 		t.Fatal(err)
@@ -209,8 +162,8 @@ func TestFebrl3InFile(t *testing.T) {
 	if testing.Short() {
 		t.Skip("febrl in-file: not in -short")
 	}
-	ds := datasetsDir(t)
-	set := shippedRules(t, ds)
+	ds := datasettest.Dir(t)
+	set := datasettest.ShippedRules(t, ds)
 	data, err := os.ReadFile(filepath.Join(ds, "febrl", "dataset3.csv"))
 	if err != nil {
 		t.Fatal(err)
