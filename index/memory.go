@@ -95,8 +95,8 @@ func (m *Memory) Lookup(ctx context.Context, q rules.Lookup) (rules.LookupResult
 			refs = append(refs, r)
 		}
 		sort.Strings(refs)
-		if q.PerKeyLimit > 0 && len(refs) > q.PerKeyLimit {
-			refs = refs[:q.PerKeyLimit]
+		if limit := q.LimitFor(k); limit > 0 && len(refs) > limit {
+			refs = refs[:limit]
 		}
 		for _, r := range refs {
 			if seen[r] {

@@ -101,6 +101,11 @@ type KeySpec struct {
 	// which field holds which value: [firstname:phonetic, lastname:phonetic] unordered files
 	// "John Smith" and "Smith John" (names entered the wrong way round) under one key.
 	Unordered bool
+	// Limit caps the candidates read under this key per lookup, below the engine's
+	// per_key_limit: for broad keys (surname + city) that help recall in a small table but would
+	// flood a decision with candidates in a large one. 0: the engine's limit. Keys sharing a
+	// Name share the limit of the last of them.
+	Limit int
 }
 
 // KeyPart is one field's contribution to a key.

@@ -197,6 +197,23 @@ func contains(xs []string, x string) bool {
 	return false
 }
 
+// KeyLimit returns the per-lookup candidate limit of one of the rule's blocking keys (as
+// BlockingKeys returned it), or 0 when the key has none of its own.
+func (r *Rule) KeyLimit(key string) int {
+	i, j := strings.IndexByte(key, '|'), strings.LastIndexByte(key, '|')
+	if i < 0 || j <= i {
+		return 0
+	}
+	label := key[i+1 : j]
+	limit := 0
+	for _, k := range r.keys {
+		if k.label == label {
+			limit = k.limit
+		}
+	}
+	return limit
+}
+
 // KeyLabels returns the labels of the rule's blocking keys, in order (for documentation and
 // the validate command).
 func (r *Rule) KeyLabels() []string {

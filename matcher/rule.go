@@ -39,6 +39,7 @@ type compiledKey struct {
 	label     string
 	parts     []compiledPart
 	unordered bool
+	limit     int
 }
 
 type compiledPart struct {
@@ -251,6 +252,10 @@ func Compile(spec RuleSpec, lex *Lexicon) (*Rule, error) {
 			}
 		}
 		ck.unordered = ks.Unordered
+		if ks.Limit < 0 {
+			bad(p, "limit must not be negative")
+		}
+		ck.limit = ks.Limit
 		r.keys = append(r.keys, ck)
 	}
 	for i, f := range r.fields {

@@ -814,6 +814,13 @@ func (d *decoder) key(n *yaml.Node, path string) (matcher.KeySpec, bool) {
 		o := d.obj(n, path)
 		ks.Name = o.str("name")
 		ks.Unordered, _ = o.boolean("unordered")
+		if v, ok := o.num("limit"); ok {
+			if v < 1 || v != math.Trunc(v) {
+				d.add(o.get("limit"), path+".limit", "want a whole number of candidates of at least 1, got %v", v)
+			} else {
+				ks.Limit = int(v)
+			}
+		}
 		parts = o.get("parts")
 		o.done()
 		if parts == nil {

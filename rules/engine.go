@@ -95,13 +95,24 @@ func (d Decision) Reasons() []string {
 type Lookup struct {
 	// Keys are blocking keys; the index returns the records filed under any of them.
 	Keys []string
-	// PerKeyLimit caps the records read per key (the guard against huge blocks).
+	// PerKeyLimit caps the records read per key (the guard against huge blocks); Limits
+	// lowers it for some keys (a rule's broad keys). Use LimitFor.
 	PerKeyLimit int
+	Limits      map[string]int
 	// Reserve are strong keys to claim for Holder for TTL. A key already claimed by Holder
 	// (Dataverse's retry of the same request) is claimed again, not reported as a conflict.
 	Reserve []string
 	Holder  string
 	TTL     time.Duration
+}
+
+// LimitFor returns how many records the index reads under key: the key's own limit when it has
+// one below PerKeyLimit, else PerKeyLimit (0: no limit).
+func (q Lookup) LimitFor(key string) int {
+	if l := q.Limits[key]; l > 0 && (q.PerKeyLimit <= 0 || l < q.PerKeyLimit) {
+		return l
+	}
+	return q.PerKeyLimit
 }
 
 // LookupResult is the index's answer.
@@ -317,14 +328,29 @@ func (e *Engine) Evaluate(ctx context.Context, req Request) (Decision, error) {
 	// Normalise the record once per rule; collect blocking and strong keys.
 	prepared := make([]*matcher.Prepared, len(active))
 	var keys, strong []string
+	var limits map[string]int
 	strongRule := map[string]*Rule{}
 	seen := map[string]bool{}
 	for i, r := range active {
 		prepared[i] = r.Matcher.Prepare(req.Record)
 		for _, k := range r.Matcher.BlockingKeys(prepared[i]) {
+			l := r.Matcher.KeyLimit(k)
 			if !seen[k] {
 				seen[k] = true
 				keys = append(keys, k)
+				if l > 0 {
+					if limits == nil {
+						limits = map[string]int{}
+					}
+					limits[k] = l
+				}
+			} else if limits[k] > 0 && (l == 0 || l > limits[k]) {
+				// Another rule reads the same key more widely: the widest limit wins.
+				if l == 0 {
+					delete(limits, k)
+				} else {
+					limits[k] = l
+				}
 			}
 		}
 		if e.cfg.Reservations && req.Holder != "" && req.Message == "Create" {
@@ -338,7 +364,7 @@ func (e *Engine) Evaluate(ctx context.Context, req Request) (Decision, error) {
 	}
 
 	res, err := e.lookup(ctx, active, req, Lookup{
-		Keys: keys, PerKeyLimit: e.cfg.PerKeyLimit,
+		Keys: keys, PerKeyLimit: e.cfg.PerKeyLimit, Limits: limits,
 		Reserve: strong, Holder: req.Holder, TTL: e.cfg.ReservationTTL,
 	})
 	if err != nil {

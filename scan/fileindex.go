@@ -79,16 +79,16 @@ func (f *fileIndex) id(row int) string {
 	return strconv.Itoa(row)
 }
 
-// lookup appends the rows before limit filed under keys: per key, the first perKey of them
-// (all when perKey ≤ 0), each row once.
-func (f *fileIndex) lookup(dst []matcher.Record, entity string, keys []string, perKey, limit int) []matcher.Record {
+// lookup appends the rows before limit filed under q's keys: per key, the first q.LimitFor(key)
+// of them (all when that is ≤ 0), each row once.
+func (f *fileIndex) lookup(dst []matcher.Record, entity string, q rules.Lookup, limit int) []matcher.Record {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
 	var seen rowSet
-	for _, k := range keys {
+	for _, k := range q.Keys {
 		rows := f.keys[k]
 		n := sort.Search(len(rows), func(i int) bool { return int(rows[i]) >= limit })
-		if perKey > 0 && n > perKey {
+		if perKey := q.LimitFor(k); perKey > 0 && n > perKey {
 			n = perKey
 		}
 		for _, r := range rows[:n] {
@@ -185,7 +185,7 @@ func (s *sources) Lookup(ctx context.Context, q rules.Lookup) (rules.LookupResul
 	if err != nil {
 		return rules.LookupResult{}, err
 	}
-	out.Records = s.file.lookup(out.Records, s.entity, q.Keys, q.PerKeyLimit, c.num)
+	out.Records = s.file.lookup(out.Records, s.entity, q, c.num)
 	return out, nil
 }
 

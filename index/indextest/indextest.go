@@ -181,6 +181,22 @@ func testPerKeyLimit(t *testing.T, x Index) {
 	if n := len(lookup(t, x, rules.Lookup{Keys: []string{"contact|last|smith"}}).Records); n != 12 {
 		t.Fatalf("no limit: got %d, want 12", n)
 	}
+	// A key's own limit (a rule's broad key) applies below PerKeyLimit, and only to that key.
+	res = lookup(t, x, rules.Lookup{Keys: []string{"contact|last|smith", "contact|email|3"}, PerKeyLimit: 10,
+		Limits: map[string]int{"contact|last|smith": 2}})
+	if got := refs(t, res.Records); len(got) != 3 && len(got) != 2 {
+		t.Fatalf("key limit 2 plus one email key: got %d: %v", len(got), got)
+	}
+	res = lookup(t, x, rules.Lookup{Keys: []string{"contact|last|smith"}, PerKeyLimit: 10,
+		Limits: map[string]int{"contact|last|smith": 3}})
+	if n := len(res.Records); n != 3 {
+		t.Fatalf("key limit 3: got %d", n)
+	}
+	res = lookup(t, x, rules.Lookup{Keys: []string{"contact|last|smith"}, PerKeyLimit: 4,
+		Limits: map[string]int{"contact|last|smith": 50}})
+	if n := len(res.Records); n != 4 {
+		t.Fatalf("key limit above PerKeyLimit: got %d, want PerKeyLimit 4", n)
+	}
 }
 
 // testBigBlocks files hundreds of records under a few keys (a common surname with an

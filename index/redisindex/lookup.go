@@ -75,9 +75,9 @@ func (x *Index) lookup(ctx context.Context, st *state, q rules.Lookup) (rules.Lo
 		lo, hi := lexRange(kids[i])
 		args := []any{"zrangebylex", st.keyBucket(kids[i]), lo, hi}
 		stop := int64(-1)
-		if q.PerKeyLimit > 0 {
-			args = append(args, "limit", 0, q.PerKeyLimit)
-			stop = int64(q.PerKeyLimit) - 1
+		if limit := q.LimitFor(k); limit > 0 {
+			args = append(args, "limit", 0, limit)
+			stop = int64(limit) - 1
 		}
 		ranges[i] = pipe.Do(ctx, args...)
 		lists[i] = pipe.LRange(ctx, bigKey(x.prefix, kids[i]), 0, stop)
@@ -182,7 +182,7 @@ func (x *Index) lookup(ctx context.Context, st *state, q rules.Lookup) (rules.Lo
 	// them, each record once overall.
 	seen := map[string]bool{}
 	for i, kid := range kids {
-		n := 0
+		n, limit := 0, q.LimitFor(keys[i])
 	key:
 		for _, rid := range named[i] {
 			for j := range slots[slotOf[rid]] {
@@ -190,7 +190,7 @@ func (x *Index) lookup(ctx context.Context, st *state, q rules.Lookup) (rules.Lo
 				if !e.hasKey(kid) {
 					continue
 				}
-				if q.PerKeyLimit > 0 && n == q.PerKeyLimit {
+				if limit > 0 && n == limit {
 					break key
 				}
 				n++
