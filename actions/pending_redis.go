@@ -88,7 +88,7 @@ func (s RedisPending) Remove(ctx context.Context, cid, wire string) (bool, error
 }
 
 // share queues a follow-up for the shared store (Observe must not wait on Redis).
-func (r *Runner) share(fu *followUp) {
+func (r *Runner) share(ctx context.Context, fu *followUp) {
 	if r.shared == nil {
 		return
 	}
@@ -98,6 +98,16 @@ func (r *Runner) share(fu *followUp) {
 		return
 	}
 	fu.wire = string(b)
+	// Share before the decision is answered: Dataverse may deliver the PostOperation call to
+	// another instance within milliseconds of the answer. This costs one Redis round trip, and
+	// only for allowed saves whose matches carry notify/merge/review. If it fails or is slow, the
+	// background sharer tries again.
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shareInlineTimeout)
+	err = r.shared.Put(sctx, fu.CorrelationID, fu.wire)
+	cancel()
+	if err == nil {
+		return
+	}
 	select {
 	case r.shareCh <- fu:
 	default:
@@ -105,6 +115,9 @@ func (r *Runner) share(fu *followUp) {
 			correlationField(fu.CorrelationID))
 	}
 }
+
+// shareInlineTimeout bounds the inline share on the decision path.
+const shareInlineTimeout = 250 * time.Millisecond
 
 // runShare writes queued follow-ups to the shared store until the channel closes.
 func (r *Runner) runShare() {

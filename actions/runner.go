@@ -252,7 +252,7 @@ func followUpAction(a rules.Action) bool {
 
 // Observe implements rules.Observer: it records the follow-ups of an allowed save. It only
 // touches memory.
-func (r *Runner) Observe(_ context.Context, ev rules.Event) {
+func (r *Runner) Observe(ctx context.Context, ev rules.Event) {
 	if !r.cfg.IsEnabled() || r.closed.Load() {
 		return
 	}
@@ -290,7 +290,7 @@ func (r *Runner) Observe(_ context.Context, ev rules.Event) {
 		evicted = r.popOldestLocked()
 	}
 	r.mu.Unlock()
-	r.share(fu)
+	r.share(ctx, fu)
 	if evicted != nil && r.unshare(evicted) {
 		r.recordAll(context.Background(), evicted, evicted.Record.ID, StatusExpired,
 			fmt.Sprintf("more than %d follow-ups waiting for their PostOperation call (actions.max_pending)", r.cfg.MaxPending))

@@ -209,6 +209,16 @@ func (rq *request) list(td *tableData) *apiError {
 
 	s := rq.e.store
 	s.mu.RLock()
+	if len(o.orderBy) == 0 && !o.count {
+		// The default order is insertion order: walk the order list from the paging cookie
+		// and stop one row past the page, instead of filtering and sorting the whole table.
+		rows, aerr := pageInOrder(td, o, s, pageSize+1)
+		s.mu.RUnlock()
+		if aerr != nil {
+			return aerr
+		}
+		return rq.writePage(td, o, prefs, paging, pageSize, rows, len(rows), 0)
+	}
 	rows := make([]*row, 0, len(td.rows))
 	for _, r := range td.rows {
 		if o.skip != nil && len(o.orderBy) == 0 && r.seq <= o.skip.seq {
@@ -244,6 +254,14 @@ func (rq *request) list(td *tableData) *apiError {
 		offset = min(o.skip.offset, len(rows))
 	}
 	rows = rows[offset:]
+	return rq.writePage(td, o, prefs, paging, pageSize, rows, total, offset)
+}
+
+// writePage answers one page: rows are the page's rows and at least one more when there is a
+// next page; total is the matching rows' count and offset the page's position (for $orderby
+// paging cookies).
+func (rq *request) writePage(td *tableData, o *queryOptions, prefs map[string]string, paging bool, pageSize int, rows []*row, total, offset int) *apiError {
+	t := td.def
 	more := len(rows) > pageSize
 	if more {
 		rows = rows[:pageSize]
@@ -521,4 +539,34 @@ func attributeTypeName(t AttrType) string {
 		return "Uniqueidentifier"
 	}
 	return "String"
+}
+
+// pageInOrder returns up to n rows matching o's filter in insertion order, after the paging
+// cookie's seq. The caller holds the store's read lock.
+func pageInOrder(td *tableData, o *queryOptions, s *store, n int) ([]*row, *apiError) {
+	start := 0
+	if o.skip != nil {
+		start = sort.Search(len(td.order), func(i int) bool { return td.order[i].seq > o.skip.seq })
+	}
+	rows := make([]*row, 0, min(n, len(td.rows)))
+	for _, e := range td.order[start:] {
+		r, ok := td.rows[e.id]
+		if !ok || r.seq != e.seq {
+			continue // deleted (or deleted and re-created under the same id: listed later)
+		}
+		if o.filter != nil {
+			ok, aerr := o.filter.eval(&rowCtx{table: td.def, row: r, store: s})
+			if aerr != nil {
+				return nil, aerr
+			}
+			if !ok {
+				continue
+			}
+		}
+		rows = append(rows, r)
+		if len(rows) == n {
+			break
+		}
+	}
+	return rows, nil
 }

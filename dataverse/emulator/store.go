@@ -21,6 +21,15 @@ type store struct {
 type tableData struct {
 	def  *Table
 	rows map[string]*row
+	// order lists every id ever inserted, by seq (ascending: seq only grows). Deleted ids stay
+	// in it and are skipped. It lets a page in the default order be read without scanning and
+	// sorting the whole table for every page.
+	order []orderEntry
+}
+
+type orderEntry struct {
+	seq int64
+	id  string
 }
 
 func newStore() *store {
@@ -85,6 +94,7 @@ func (s *store) insert(logical string, attrs map[string]any) (*row, *apiError) {
 	attrs["versionnumber"] = jsonInt(s.version)
 	r := &row{id: id, seq: s.seq, version: s.version, attrs: attrs}
 	td.rows[id] = r
+	td.order = append(td.order, orderEntry{seq: r.seq, id: id})
 	return r, nil
 }
 
