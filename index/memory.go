@@ -2,7 +2,7 @@ package index
 
 import (
 	"context"
-	"sort"
+	"slices"
 	"sync"
 	"time"
 
@@ -22,12 +22,13 @@ var (
 // Memory is the in-process index: the same behaviour as the Redis index, held in maps and
 // lost on restart. It is safe for concurrent use.
 type Memory struct {
-	mu      sync.RWMutex
-	keys    map[string]map[string]struct{} // key → record refs ("entity/id")
-	records map[string]memRecord           // ref → record
-	res     map[string]reservation         // strong key → holder
-	marks   map[string]time.Time           // table → sync watermark
-	resOps  int                            // reservations since the last sweep of expired ones
+	mu   sync.RWMutex
+	keys map[string][]string // key → record refs ("entity/id"), sorted: a lookup takes a prefix
+
+	records map[string]memRecord   // ref → record
+	res     map[string]reservation // strong key → holder
+	marks   map[string]time.Time   // table → sync watermark
+	resOps  int                    // reservations since the last sweep of expired ones
 	now     func() time.Time
 }
 
@@ -44,7 +45,7 @@ type reservation struct {
 // NewMemory returns an empty in-process index.
 func NewMemory() *Memory {
 	return &Memory{
-		keys:    map[string]map[string]struct{}{},
+		keys:    map[string][]string{},
 		records: map[string]memRecord{},
 		res:     map[string]reservation{},
 		marks:   map[string]time.Time{},
@@ -89,12 +90,7 @@ func (m *Memory) Lookup(ctx context.Context, q rules.Lookup) (rules.LookupResult
 	defer m.mu.RUnlock()
 	seen := map[string]bool{}
 	for _, k := range q.Keys {
-		ids := m.keys[k]
-		refs := make([]string, 0, len(ids))
-		for r := range ids {
-			refs = append(refs, r)
-		}
-		sort.Strings(refs)
+		refs := m.keys[k]
 		if limit := q.LimitFor(k); limit > 0 && len(refs) > limit {
 			refs = refs[:limit]
 		}
@@ -103,7 +99,7 @@ func (m *Memory) Lookup(ctx context.Context, q rules.Lookup) (rules.LookupResult
 				continue
 			}
 			seen[r] = true
-			out.Records = append(out.Records, cloneRecord(m.records[r].rec))
+			out.Records = append(out.Records, cloneRecord(m.records[r].rec)) // the caller's to keep
 		}
 	}
 	return out, nil
@@ -189,13 +185,10 @@ func (m *Memory) upsertLocked(rec matcher.Record, keys []string) {
 	m.unfile(r)
 	filed := make([]string, 0, len(keys))
 	for _, k := range keys {
-		set := m.keys[k]
-		if set == nil {
-			set = map[string]struct{}{}
-			m.keys[k] = set
-		}
-		if _, dup := set[r]; !dup {
-			set[r] = struct{}{}
+		refs := m.keys[k]
+		i, found := slices.BinarySearch(refs, r)
+		if !found {
+			m.keys[k] = slices.Insert(refs, i, r)
 			filed = append(filed, k)
 		}
 	}
@@ -219,9 +212,14 @@ func (m *Memory) unfile(r string) {
 		return
 	}
 	for _, k := range old.keys {
-		delete(m.keys[k], r)
-		if len(m.keys[k]) == 0 {
+		refs := m.keys[k]
+		if i, found := slices.BinarySearch(refs, r); found {
+			refs = slices.Delete(refs, i, i+1)
+		}
+		if len(refs) == 0 {
 			delete(m.keys, k)
+		} else {
+			m.keys[k] = refs
 		}
 	}
 	delete(m.records, r)
