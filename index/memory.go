@@ -55,8 +55,8 @@ func NewMemory() *Memory {
 
 func ref(entity, id string) string { return entity + "/" + id }
 
-// Lookup implements rules.Index: the records filed under q.Keys (at most q.PerKeyLimit per
-// key when positive, each record once) and q's reservations, all or nothing: when another
+// Lookup implements rules.Index: the records filed under q.Keys (none for a key q skips, at
+// most q.PerKeyLimit per key when positive, each record once) and q's reservations, all or nothing: when another
 // holder has any of q.Reserve, those keys are reported and none is claimed.
 func (m *Memory) Lookup(ctx context.Context, q rules.Lookup) (rules.LookupResult, error) {
 	if err := ctx.Err(); err != nil {
@@ -91,7 +91,10 @@ func (m *Memory) Lookup(ctx context.Context, q rules.Lookup) (rules.LookupResult
 	seen := map[string]bool{}
 	for _, k := range q.Keys {
 		refs := m.keys[k]
-		if limit := q.LimitFor(k); limit > 0 && len(refs) > limit {
+		if q.Skip(k, len(refs)) {
+			continue
+		}
+		if limit := q.PerKeyLimit; limit > 0 && len(refs) > limit {
 			refs = refs[:limit]
 		}
 		for _, r := range refs {

@@ -101,11 +101,13 @@ type KeySpec struct {
 	// which field holds which value: [firstname:phonetic, lastname:phonetic] unordered files
 	// "John Smith" and "Smith John" (names entered the wrong way round) under one key.
 	Unordered bool
-	// Limit caps the candidates read under this key per lookup, below the engine's
-	// per_key_limit: for broad keys (surname + city) that help recall in a small table but would
-	// flood a decision with candidates in a large one. 0: the engine's limit. Keys sharing a
-	// Name share the limit of the last of them.
-	Limit int
+	// MaxBlock makes a broad key (surname + city, a birth date) count only while it is
+	// selective: a lookup skips the key when more than MaxBlock records are filed under it
+	// (block purging). Such keys find typo'd re-entries in a small table; in a large one their
+	// blocks hold hundreds of unrelated people, and any sample of them would be noise that costs
+	// a score each. 0: no maximum (the engine's per_key_limit still caps what is read). Keys
+	// sharing a Name share the MaxBlock of the last of them.
+	MaxBlock int
 }
 
 // KeyPart is one field's contribution to a key.

@@ -197,21 +197,21 @@ func contains(xs []string, x string) bool {
 	return false
 }
 
-// KeyLimit returns the per-lookup candidate limit of one of the rule's blocking keys (as
-// BlockingKeys returned it), or 0 when the key has none of its own.
-func (r *Rule) KeyLimit(key string) int {
+// KeyMaxBlock returns the MaxBlock of one of the rule's blocking keys (as BlockingKeys
+// returned it): the lookup skips the key when more records are filed under it. 0: none.
+func (r *Rule) KeyMaxBlock(key string) int {
 	i, j := strings.IndexByte(key, '|'), strings.LastIndexByte(key, '|')
 	if i < 0 || j <= i {
 		return 0
 	}
 	label := key[i+1 : j]
-	limit := 0
+	mb := 0
 	for _, k := range r.keys {
 		if k.label == label {
-			limit = k.limit
+			mb = k.maxBlock
 		}
 	}
-	return limit
+	return mb
 }
 
 // KeyLabels returns the labels of the rule's blocking keys, in order (for documentation and

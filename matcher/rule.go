@@ -39,7 +39,7 @@ type compiledKey struct {
 	label     string
 	parts     []compiledPart
 	unordered bool
-	limit     int
+	maxBlock  int
 }
 
 type compiledPart struct {
@@ -252,10 +252,10 @@ func Compile(spec RuleSpec, lex *Lexicon) (*Rule, error) {
 			}
 		}
 		ck.unordered = ks.Unordered
-		if ks.Limit < 0 {
-			bad(p, "limit must not be negative")
+		if ks.MaxBlock < 0 {
+			bad(p, "max_block must not be negative")
 		}
-		ck.limit = ks.Limit
+		ck.maxBlock = ks.MaxBlock
 		r.keys = append(r.keys, ck)
 	}
 	for i, f := range r.fields {

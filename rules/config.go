@@ -814,12 +814,15 @@ func (d *decoder) key(n *yaml.Node, path string) (matcher.KeySpec, bool) {
 		o := d.obj(n, path)
 		ks.Name = o.str("name")
 		ks.Unordered, _ = o.boolean("unordered")
-		if v, ok := o.num("limit"); ok {
+		if v, ok := o.num("max_block"); ok {
 			if v < 1 || v != math.Trunc(v) {
-				d.add(o.get("limit"), path+".limit", "want a whole number of candidates of at least 1, got %v", v)
+				d.add(o.get("max_block"), path+".max_block", "want a whole number of records of at least 1, got %v", v)
 			} else {
-				ks.Limit = int(v)
+				ks.MaxBlock = int(v)
 			}
+		}
+		if n := o.get("limit"); n != nil {
+			d.add(n, path+".limit", "limit is now max_block: the key is skipped when more records than that share it")
 		}
 		parts = o.get("parts")
 		o.done()

@@ -95,10 +95,11 @@ func (d Decision) Reasons() []string {
 type Lookup struct {
 	// Keys are blocking keys; the index returns the records filed under any of them.
 	Keys []string
-	// PerKeyLimit caps the records read per key (the guard against huge blocks); Limits
-	// lowers it for some keys (a rule's broad keys). Use LimitFor.
+	// PerKeyLimit caps the records read per key (the guard against huge blocks).
 	PerKeyLimit int
-	Limits      map[string]int
+	// MaxBlock names the keys (a rule's broad keys) that the index skips when more records
+	// than the given number are filed under them (block purging). Use Skip.
+	MaxBlock map[string]int
 	// Reserve are strong keys to claim for Holder for TTL. A key already claimed by Holder
 	// (Dataverse's retry of the same request) is claimed again, not reported as a conflict.
 	Reserve []string
@@ -106,11 +107,20 @@ type Lookup struct {
 	TTL     time.Duration
 }
 
-// LimitFor returns how many records the index reads under key: the key's own limit when it has
-// one below PerKeyLimit, else PerKeyLimit (0: no limit).
-func (q Lookup) LimitFor(key string) int {
-	if l := q.Limits[key]; l > 0 && (q.PerKeyLimit <= 0 || l < q.PerKeyLimit) {
-		return l
+// Skip reports whether the index skips key, filed for size records: the key has a MaxBlock
+// and size exceeds it. An index learns whether a block exceeds m by reading at most m+1 of
+// its records (ReadFor).
+func (q Lookup) Skip(key string, size int) bool {
+	m := q.MaxBlock[key]
+	return m > 0 && size > m
+}
+
+// ReadFor returns how many records of key's block the index needs to read: MaxBlock+1 for a
+// key with a maximum (enough to tell whether its block is over it; PerKeyLimit then caps
+// what is returned), else PerKeyLimit. 0: all of them.
+func (q Lookup) ReadFor(key string) int {
+	if m := q.MaxBlock[key]; m > 0 {
+		return m + 1
 	}
 	return q.PerKeyLimit
 }
@@ -328,28 +338,28 @@ func (e *Engine) Evaluate(ctx context.Context, req Request) (Decision, error) {
 	// Normalise the record once per rule; collect blocking and strong keys.
 	prepared := make([]*matcher.Prepared, len(active))
 	var keys, strong []string
-	var limits map[string]int
+	var maxBlock map[string]int
 	strongRule := map[string]*Rule{}
 	seen := map[string]bool{}
 	for i, r := range active {
 		prepared[i] = r.Matcher.Prepare(req.Record)
 		for _, k := range r.Matcher.BlockingKeys(prepared[i]) {
-			l := r.Matcher.KeyLimit(k)
+			m := r.Matcher.KeyMaxBlock(k)
 			if !seen[k] {
 				seen[k] = true
 				keys = append(keys, k)
-				if l > 0 {
-					if limits == nil {
-						limits = map[string]int{}
+				if m > 0 {
+					if maxBlock == nil {
+						maxBlock = map[string]int{}
 					}
-					limits[k] = l
+					maxBlock[k] = m
 				}
-			} else if limits[k] > 0 && (l == 0 || l > limits[k]) {
-				// Another rule reads the same key more widely: the widest limit wins.
-				if l == 0 {
-					delete(limits, k)
+			} else if maxBlock[k] > 0 && (m == 0 || m > maxBlock[k]) {
+				// Another rule reads the same key with a larger maximum (or none): it wins.
+				if m == 0 {
+					delete(maxBlock, k)
 				} else {
-					limits[k] = l
+					maxBlock[k] = m
 				}
 			}
 		}
@@ -364,7 +374,7 @@ func (e *Engine) Evaluate(ctx context.Context, req Request) (Decision, error) {
 	}
 
 	res, err := e.lookup(ctx, active, req, Lookup{
-		Keys: keys, PerKeyLimit: e.cfg.PerKeyLimit, Limits: limits,
+		Keys: keys, PerKeyLimit: e.cfg.PerKeyLimit, MaxBlock: maxBlock,
 		Reserve: strong, Holder: req.Holder, TTL: e.cfg.ReservationTTL,
 	})
 	if err != nil {

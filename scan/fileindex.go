@@ -79,8 +79,9 @@ func (f *fileIndex) id(row int) string {
 	return strconv.Itoa(row)
 }
 
-// lookup appends the rows before limit filed under q's keys: per key, the first q.LimitFor(key)
-// of them (all when that is ≤ 0), each row once.
+// lookup appends the rows before limit filed under q's keys: per key, none when q skips the
+// key for the rows before limit, else the first q.PerKeyLimit of them (all when that is ≤ 0),
+// each row once.
 func (f *fileIndex) lookup(dst []matcher.Record, entity string, q rules.Lookup, limit int) []matcher.Record {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
@@ -88,7 +89,10 @@ func (f *fileIndex) lookup(dst []matcher.Record, entity string, q rules.Lookup, 
 	for _, k := range q.Keys {
 		rows := f.keys[k]
 		n := sort.Search(len(rows), func(i int) bool { return int(rows[i]) >= limit })
-		if perKey := q.LimitFor(k); perKey > 0 && n > perKey {
+		if q.Skip(k, n) {
+			continue
+		}
+		if perKey := q.PerKeyLimit; perKey > 0 && n > perKey {
 			n = perKey
 		}
 		for _, r := range rows[:n] {

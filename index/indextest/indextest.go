@@ -33,11 +33,22 @@ type Index interface {
 // Factory returns a fresh, empty index for one subtest.
 type Factory func(t *testing.T) Index
 
+// Options relax the suite for an index under test conditions it would not meet in use.
+type Options struct {
+	// KeyCollisions: different keys' members are forced to share ranges (a test of hash
+	// collisions), so a block may look larger than it is and a key with a MaxBlock be skipped
+	// at or under its maximum. Over the maximum it must still be skipped.
+	KeyCollisions bool
+}
+
 // Run runs the suite.
-func Run(t *testing.T, newIndex Factory) {
+func Run(t *testing.T, newIndex Factory) { RunWith(t, newIndex, Options{}) }
+
+// RunWith runs the suite with options.
+func RunWith(t *testing.T, newIndex Factory, opts Options) {
 	tests := []struct {
 		name string
-		fn   func(t *testing.T, x Index)
+		fn   func(t *testing.T, x Index, opts Options)
 	}{
 		{"LookupByKeys", testLookupByKeys},
 		{"EmptyAndUnknown", testEmptyAndUnknown},
@@ -64,7 +75,7 @@ func Run(t *testing.T, newIndex Factory) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			tc.fn(t, newIndex(t))
+			tc.fn(t, newIndex(t), opts)
 		})
 	}
 }
@@ -124,7 +135,7 @@ func wantRefs(t *testing.T, what string, got []matcher.Record, want ...string) {
 	}
 }
 
-func testLookupByKeys(t *testing.T, x Index) {
+func testLookupByKeys(t *testing.T, x Index, _ Options) {
 	a, b, c := guid(1), guid(2), guid(3)
 	upsert(t, x, rec("contact", a, "lastname", "Smith"), "contact|email|a@x.com", "contact|last|smith")
 	upsert(t, x, rec("contact", b, "lastname", "Smith"), "contact|email|b@x.com", "contact|last|smith")
@@ -144,7 +155,7 @@ func testLookupByKeys(t *testing.T, x Index) {
 	}
 }
 
-func testEmptyAndUnknown(t *testing.T, x Index) {
+func testEmptyAndUnknown(t *testing.T, x Index, _ Options) {
 	res := lookup(t, x, rules.Lookup{})
 	if len(res.Records) != 0 || len(res.Conflicts) != 0 {
 		t.Fatalf("empty lookup on an empty index: %+v", res)
@@ -155,7 +166,7 @@ func testEmptyAndUnknown(t *testing.T, x Index) {
 	wantRefs(t, "key case", lookup(t, x, rules.Lookup{Keys: []string{"K1"}}).Records)
 }
 
-func testPerKeyLimit(t *testing.T, x Index) {
+func testPerKeyLimit(t *testing.T, x Index, opts Options) {
 	var block []string
 	for i := 0; i < 12; i++ {
 		id := guid(100 + i)
@@ -181,27 +192,36 @@ func testPerKeyLimit(t *testing.T, x Index) {
 	if n := len(lookup(t, x, rules.Lookup{Keys: []string{"contact|last|smith"}}).Records); n != 12 {
 		t.Fatalf("no limit: got %d, want 12", n)
 	}
-	// A key's own limit (a rule's broad key) applies below PerKeyLimit, and only to that key.
-	res = lookup(t, x, rules.Lookup{Keys: []string{"contact|last|smith", "contact|email|3"}, PerKeyLimit: 10,
-		Limits: map[string]int{"contact|last|smith": 2}})
-	if got := refs(t, res.Records); len(got) != 3 && len(got) != 2 {
-		t.Fatalf("key limit 2 plus one email key: got %d: %v", len(got), got)
-	}
-	res = lookup(t, x, rules.Lookup{Keys: []string{"contact|last|smith"}, PerKeyLimit: 10,
-		Limits: map[string]int{"contact|last|smith": 3}})
-	if n := len(res.Records); n != 3 {
-		t.Fatalf("key limit 3: got %d", n)
-	}
-	res = lookup(t, x, rules.Lookup{Keys: []string{"contact|last|smith"}, PerKeyLimit: 4,
-		Limits: map[string]int{"contact|last|smith": 50}})
-	if n := len(res.Records); n != 4 {
-		t.Fatalf("key limit above PerKeyLimit: got %d, want PerKeyLimit 4", n)
+	// A key's MaxBlock (a rule's broad key) skips that key, and only that key, when its block
+	// is larger; a block of exactly MaxBlock records is read.
+	for _, tc := range []struct {
+		name     string
+		perKey   int
+		maxBlock int
+		want     int // records of the smith block returned
+	}{
+		{"over the maximum", 10, 11, 0},
+		{"over, maximum far below PerKeyLimit", 200, 2, 0},
+		{"at the maximum", 200, 12, 12},
+		{"under the maximum", 200, 50, 12},
+		{"under the maximum, PerKeyLimit still caps", 4, 50, 4},
+		{"maximum above PerKeyLimit, block over it", 4, 11, 0},
+	} {
+		res = lookup(t, x, rules.Lookup{Keys: []string{"contact|last|smith", "contact|email|solo"}, PerKeyLimit: tc.perKey,
+			MaxBlock: map[string]int{"contact|last|smith": tc.maxBlock}})
+		got := refs(t, res.Records)
+		if opts.KeyCollisions && len(got) == 1 {
+			continue // skipped as if over its maximum: allowed when ranges are shared
+		}
+		if !slices.Contains(got, "contact/"+solo) || len(got) != tc.want+1 {
+			t.Fatalf("%s: want %d of the block and the solo record, got %d: %v", tc.name, tc.want, len(got), got)
+		}
 	}
 }
 
 // testBigBlocks files hundreds of records under a few keys (a common surname with an
 // initial), moves some between keys, deletes some, and checks every key's records exactly.
-func testBigBlocks(t *testing.T, x Index) {
+func testBigBlocks(t *testing.T, x Index, opts Options) {
 	const n = 300
 	want := map[string]map[string]bool{"nm|a": {}, "nm|b": {}, "nm|c": {}}
 	file := func(i int, keys ...string) {
@@ -249,13 +269,23 @@ func testBigBlocks(t *testing.T, x Index) {
 		if got := len(lookup(t, x, rules.Lookup{Keys: []string{k}, PerKeyLimit: 25}).Records); got != 25 {
 			t.Fatalf("%s limited to 25: got %d", k, got)
 		}
+		// A big block is skipped when it is over its MaxBlock by one record, read when at it.
+		size := len(ids)
+		over := lookup(t, x, rules.Lookup{Keys: []string{k}, MaxBlock: map[string]int{k: size - 1}})
+		if len(over.Records) != 0 {
+			t.Fatalf("%s (%d records) with max block %d: got %d records, want none", k, size, size-1, len(over.Records))
+		}
+		at := lookup(t, x, rules.Lookup{Keys: []string{k}, MaxBlock: map[string]int{k: size}})
+		if !opts.KeyCollisions || len(at.Records) > 0 {
+			wantRefs(t, k+" at its max block", at.Records, ids...)
+		}
 	}
 	if got := len(lookup(t, x, rules.Lookup{Keys: []string{"nm|a", "nm|b"}, PerKeyLimit: 10}).Records); got != 20 {
 		t.Fatalf("two big keys limited to 10 each: got %d", got)
 	}
 }
 
-func testUpsertReplacesKeys(t *testing.T, x Index) {
+func testUpsertReplacesKeys(t *testing.T, x Index, _ Options) {
 	id := guid(7)
 	upsert(t, x, rec("contact", id, "emailaddress1", "old@x.com"), "contact|email|old@x.com", "contact|last|smith")
 	upsert(t, x, rec("contact", id, "emailaddress1", "new@x.com"), "contact|email|new@x.com", "contact|last|smith")
@@ -273,7 +303,7 @@ func testUpsertReplacesKeys(t *testing.T, x Index) {
 	wantRefs(t, "filed under no key", lookup(t, x, rules.Lookup{Keys: []string{"contact|last|jones", "contact|last|smith", "contact|email|new@x.com"}}).Records)
 }
 
-func testUpsertReplacesAttrs(t *testing.T, x Index) {
+func testUpsertReplacesAttrs(t *testing.T, x Index, _ Options) {
 	id := guid(8)
 	upsert(t, x, rec("contact", id, "firstname", "Robert", "telephone1", "+44 20 7946 0000"), "k")
 	upsert(t, x, rec("contact", id, "firstname", "Bob"), "k")
@@ -283,7 +313,7 @@ func testUpsertReplacesAttrs(t *testing.T, x Index) {
 	}
 }
 
-func testDelete(t *testing.T, x Index) {
+func testDelete(t *testing.T, x Index, _ Options) {
 	a, b := guid(1), guid(2)
 	upsert(t, x, rec("contact", a), "k1", "k2")
 	upsert(t, x, rec("contact", b), "k2")
@@ -300,7 +330,7 @@ func testDelete(t *testing.T, x Index) {
 	wantRefs(t, "filed again after delete", lookup(t, x, rules.Lookup{Keys: []string{"k1"}}).Records, "contact/"+a)
 }
 
-func testTablesKeptApart(t *testing.T, x Index) {
+func testTablesKeptApart(t *testing.T, x Index, _ Options) {
 	id := guid(5)
 	upsert(t, x, rec("contact", id, "name", "contact row"), "shared")
 	upsert(t, x, rec("lead", id, "name", "lead row"), "shared")
@@ -317,7 +347,7 @@ func testTablesKeptApart(t *testing.T, x Index) {
 	wantRefs(t, "after deleting the lead", lookup(t, x, rules.Lookup{Keys: []string{"shared"}}).Records, "contact/"+id)
 }
 
-func testAttrsRoundTrip(t *testing.T, x Index) {
+func testAttrsRoundTrip(t *testing.T, x Index, _ Options) {
 	long := strings.Repeat("Ünïcødé ", 250)
 	many := map[string]string{}
 	for i := 0; i < 60; i++ {
@@ -360,7 +390,7 @@ func testAttrsRoundTrip(t *testing.T, x Index) {
 	}
 }
 
-func testRejectsIncomplete(t *testing.T, x Index) {
+func testRejectsIncomplete(t *testing.T, x Index, _ Options) {
 	if err := x.Upsert(t.Context(), rec("contact", ""), []string{"k"}); !errors.Is(err, index.ErrNoID) {
 		t.Fatalf("Upsert without id: got %v, want ErrNoID", err)
 	}
@@ -374,7 +404,7 @@ func testRejectsIncomplete(t *testing.T, x Index) {
 	wantRefs(t, "nothing filed by a rejected batch", lookup(t, x, rules.Lookup{Keys: []string{"k"}}).Records)
 }
 
-func testBatchUpsert(t *testing.T, x Index) {
+func testBatchUpsert(t *testing.T, x Index, _ Options) {
 	const n = 1200
 	entries := make([]index.Entry, 0, n+1)
 	for i := 0; i < n; i++ {
@@ -415,7 +445,7 @@ func reserve(t *testing.T, x Index, holder string, ttl time.Duration, keys ...st
 	return res.Conflicts
 }
 
-func testReservationConflict(t *testing.T, x Index) {
+func testReservationConflict(t *testing.T, x Index, _ Options) {
 	id := guid(1)
 	upsert(t, x, rec("contact", id), "contact|last|smith")
 	res := lookup(t, x, rules.Lookup{Keys: []string{"contact|last|smith"}, Reserve: []string{"s|a@x.com", "s|+441"}, Holder: "A", TTL: time.Minute})
@@ -435,7 +465,7 @@ func testReservationConflict(t *testing.T, x Index) {
 	}
 }
 
-func testReservationRetry(t *testing.T, x Index) {
+func testReservationRetry(t *testing.T, x Index, _ Options) {
 	if c := reserve(t, x, "req-1", time.Minute, "s|a@x.com"); len(c) != 0 {
 		t.Fatalf("first claim: %v", c)
 	}
@@ -448,7 +478,7 @@ func testReservationRetry(t *testing.T, x Index) {
 	}
 }
 
-func testReservationExpires(t *testing.T, x Index) {
+func testReservationExpires(t *testing.T, x Index, _ Options) {
 	const ttl = 300 * time.Millisecond
 	start := time.Now()
 	if c := reserve(t, x, "A", ttl, "s|a@x.com"); len(c) != 0 {
@@ -473,7 +503,7 @@ func testReservationExpires(t *testing.T, x Index) {
 	}
 }
 
-func testReleaseOnlyByHolder(t *testing.T, x Index) {
+func testReleaseOnlyByHolder(t *testing.T, x Index, _ Options) {
 	reserve(t, x, "A", time.Minute, "s|a@x.com", "s|b@x.com")
 	if err := x.Release(t.Context(), []string{"s|a@x.com"}, "B"); err != nil {
 		t.Fatal(err)
@@ -495,7 +525,7 @@ func testReleaseOnlyByHolder(t *testing.T, x Index) {
 	}
 }
 
-func testSettle(t *testing.T, x Index) {
+func testSettle(t *testing.T, x Index, _ Options) {
 	reserve(t, x, "A", time.Minute, "s|a@x.com", "s|b@x.com")
 	if err := x.Settle(t.Context(), []string{"s|a@x.com", "s|unknown"}); err != nil {
 		t.Fatal(err)
@@ -505,14 +535,14 @@ func testSettle(t *testing.T, x Index) {
 	}
 }
 
-func testReserveWithoutHolder(t *testing.T, x Index) {
+func testReserveWithoutHolder(t *testing.T, x Index, _ Options) {
 	_, err := x.Lookup(t.Context(), rules.Lookup{Reserve: []string{"s|a"}, TTL: time.Minute})
 	if !errors.Is(err, index.ErrNoHolder) {
 		t.Fatalf("got %v, want ErrNoHolder", err)
 	}
 }
 
-func testConcurrentReservations(t *testing.T, x Index) {
+func testConcurrentReservations(t *testing.T, x Index, _ Options) {
 	const workers = 20
 	for round := 0; round < 5; round++ {
 		keys := []string{fmt.Sprintf("contact|emailaddress1|same%d@x.com", round), fmt.Sprintf("contact|mobilephone|+4477009%05d", round)}
@@ -552,7 +582,7 @@ func testConcurrentReservations(t *testing.T, x Index) {
 	}
 }
 
-func testConcurrentWrites(t *testing.T, x Index) {
+func testConcurrentWrites(t *testing.T, x Index, _ Options) {
 	ctx := context.WithoutCancel(t.Context())
 	var wg sync.WaitGroup
 	errs := make(chan error, 64)
@@ -590,7 +620,7 @@ func testConcurrentWrites(t *testing.T, x Index) {
 	}
 }
 
-func testWatermarks(t *testing.T, x Index) {
+func testWatermarks(t *testing.T, x Index, _ Options) {
 	w, err := x.Watermark(t.Context(), "contact")
 	if err != nil || !w.IsZero() {
 		t.Fatalf("never synced: %v %v", w, err)
@@ -610,7 +640,7 @@ func testWatermarks(t *testing.T, x Index) {
 	}
 }
 
-func testIDs(t *testing.T, x Index) {
+func testIDs(t *testing.T, x Index, _ Options) {
 	want := map[string]bool{}
 	for i := 0; i < 30; i++ {
 		upsert(t, x, rec("contact", guid(i)), fmt.Sprintf("k%d", i))
@@ -655,7 +685,7 @@ func testIDs(t *testing.T, x Index) {
 	}
 }
 
-func testCanceled(t *testing.T, x Index) {
+func testCanceled(t *testing.T, x Index, _ Options) {
 	upsert(t, x, rec("contact", guid(1)), "k")
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()

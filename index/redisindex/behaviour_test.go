@@ -96,6 +96,43 @@ func TestRoundTrips(t *testing.T) {
 						i, len(q.Keys), len(q.Reserve), len(res.Records), n, want)
 				}
 			}
+
+			// A blocked create's release takes no round trip of its own: the next lookup carries
+			// it, ahead of its claims, so another holder's claim of the same key succeeds.
+			held := []string{"contact|emailaddress1|new@example.com", "contact|mobilephone|+447700900123"}
+			rt.n.Store(0)
+			if err := x.Release(t.Context(), held, "h4"); err != nil {
+				t.Fatal(err)
+			}
+			res, err := x.Lookup(t.Context(), rules.Lookup{Keys: contactKeys(5), PerKeyLimit: 200, Reserve: held, Holder: "other", TTL: time.Minute})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(res.Conflicts) != 0 {
+				t.Fatalf("released keys still held: %v", res.Conflicts)
+			}
+			if n := rt.n.Load(); n != 2 {
+				t.Errorf("release + lookup: %d round trips, want 2 (the release rides on the lookup)", n)
+			}
+			// With no lookup to carry it, a release goes on its own shortly after.
+			rt.n.Store(0)
+			if err := x.Release(t.Context(), held, "other"); err != nil {
+				t.Fatal(err)
+			}
+			deadline := time.Now().Add(5 * time.Second)
+			for rt.n.Load() == 0 && time.Now().Before(deadline) {
+				time.Sleep(10 * time.Millisecond)
+			}
+			if n := rt.n.Load(); n != 1 {
+				t.Fatalf("a release without a lookup: %d round trips, want 1", n)
+			}
+			res, err = x.Lookup(t.Context(), rules.Lookup{Reserve: held, Holder: "third", TTL: time.Minute})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(res.Conflicts) != 0 {
+				t.Fatalf("keys released on their own still held: %v", res.Conflicts)
+			}
 		})
 	}
 }

@@ -38,7 +38,8 @@ func newTestIndex(t *testing.T, addrs []string, buckets int) *Index {
 func TestConformanceUnderHashCollisions(t *testing.T) {
 	addr := redistest.Standalone(t)
 	collide(t)
-	indextest.Run(t, func(t *testing.T) indextest.Index { return newTestIndex(t, []string{addr}, 1) })
+	indextest.RunWith(t, func(t *testing.T) indextest.Index { return newTestIndex(t, []string{addr}, 1) },
+		indextest.Options{KeyCollisions: true})
 }
 
 func TestCollidingRecordsStayApart(t *testing.T) {

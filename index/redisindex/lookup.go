@@ -5,6 +5,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"sync"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
@@ -75,13 +77,16 @@ func (x *Index) lookup(ctx context.Context, st *state, q rules.Lookup) (rules.Lo
 		lo, hi := lexRange(kids[i])
 		args := []any{"zrangebylex", st.keyBucket(kids[i]), lo, hi}
 		stop := int64(-1)
-		if limit := q.LimitFor(k); limit > 0 {
+		if limit := q.ReadFor(k); limit > 0 {
 			args = append(args, "limit", 0, limit)
 			stop = int64(limit) - 1
 		}
 		ranges[i] = pipe.Do(ctx, args...)
 		lists[i] = pipe.LRange(ctx, bigKey(x.prefix, kids[i]), 0, stop)
 	}
+	// Releases queued since the last round trip go first, so that a key given back by an
+	// earlier blocked save of this instance is free for this lookup's claim.
+	x.releases.drainInto(ctx, pipe, x.prefix)
 	var claim *redis.Cmd
 	if len(q.Reserve) > 0 {
 		rkeys := make([]string, len(q.Reserve))
@@ -141,6 +146,14 @@ func (x *Index) lookup(ctx context.Context, st *state, q rules.Lookup) (rules.Lo
 				add(binary.BigEndian.Uint32([]byte(l)))
 			}
 		}
+		// Both reads stop at ReadFor, so a block over its maximum shows at least MaxBlock+1
+		// distinct records, and the key is skipped without reading them. Members of another
+		// key in the range (only when the two keys' 48-bit ids collide) can make a block look
+		// larger than it is; records sharing a slot, smaller (counted again below).
+		if q.Skip(keys[i], len(named[i])) {
+			named[i] = nil
+			continue
+		}
 		for _, rid := range named[i] {
 			if _, seen := slotOf[rid]; !seen {
 				slotOf[rid] = len(rids)
@@ -178,36 +191,39 @@ func (x *Index) lookup(ctx context.Context, st *state, q rules.Lookup) (rules.Lo
 	}
 
 	// Per key, in member order: the entries filed under that very key (a hash collision can
-	// put other records in a slot, or other keys' members in a range), at most PerKeyLimit of
-	// them, each record once overall.
+	// put other records in a slot, or other keys' members in a range), none when they are more
+	// than the key's MaxBlock, else at most PerKeyLimit of them, each record once overall.
 	seen := map[string]bool{}
+	var own []*entry
 	for i, kid := range kids {
-		n, limit := 0, q.LimitFor(keys[i])
-	key:
+		own = own[:0]
 		for _, rid := range named[i] {
 			for j := range slots[slotOf[rid]] {
-				e := &slots[slotOf[rid]][j]
-				if !e.hasKey(kid) {
-					continue
+				if e := &slots[slotOf[rid]][j]; e.hasKey(kid) {
+					own = append(own, e)
 				}
-				if limit > 0 && n == limit {
-					break key
-				}
-				n++
-				if seen[e.ref] {
-					continue
-				}
-				seen[e.ref] = true
-				rec, err := x.decode(ctx, st, e)
-				if errors.Is(err, errStale) {
-					return rules.LookupResult{}, err
-				}
-				if err != nil {
-					x.log.Warn("index entry unreadable; skipped", zap.Error(err))
-					continue
-				}
-				out.Records = append(out.Records, rec)
 			}
+		}
+		if q.Skip(keys[i], len(own)) {
+			continue // records sharing a slot: the block is over its maximum after all
+		}
+		if limit := q.PerKeyLimit; limit > 0 && len(own) > limit {
+			own = own[:limit]
+		}
+		for _, e := range own {
+			if seen[e.ref] {
+				continue
+			}
+			seen[e.ref] = true
+			rec, err := x.decode(ctx, st, e)
+			if errors.Is(err, errStale) {
+				return rules.LookupResult{}, err
+			}
+			if err != nil {
+				x.log.Warn("index entry unreadable; skipped", zap.Error(err))
+				continue
+			}
+			out.Records = append(out.Records, rec)
 		}
 	}
 	return out, nil
@@ -234,22 +250,90 @@ func (x *Index) decode(ctx context.Context, st *state, e *entry) (matcher.Record
 	return rec, nil
 }
 
-// Release implements rules.Index: it drops the reservations of keys that holder holds.
+// Release implements rules.Index: it drops the reservations of keys that holder holds. The
+// release does not take a round trip of its own: it is queued and sent with this instance's
+// next lookup (ahead of that lookup's claims), or on its own after releaseDelay when no lookup
+// comes, or at Close. Releasing is best effort either way (an unreleased key expires with its
+// TTL), and an error of the round trip that carries it is not reported to the caller.
 func (x *Index) Release(ctx context.Context, keys []string, holder string) error {
 	if len(keys) == 0 {
 		return nil
 	}
-	if _, err := x.ensure(ctx); err != nil {
+	if err := ctx.Err(); err != nil {
 		return err
 	}
-	pipe := x.client.Pipeline()
-	for _, k := range keys {
-		releaseScript.Eval(ctx, pipe, []string{reservationKey(x.prefix, k)}, holder)
-	}
-	if _, err := pipe.Exec(ctx); err != nil {
-		return fmt.Errorf("redisindex: release: %w", err)
+	if x.releases.add(keys, holder) {
+		time.AfterFunc(releaseDelay, x.flushReleases)
 	}
 	return nil
+}
+
+// releaseDelay is how long a queued release waits for a lookup to carry it.
+const releaseDelay = 50 * time.Millisecond
+
+// flushReleases sends the queued releases, if any, in one round trip of their own.
+func (x *Index) flushReleases() {
+	if x.releases.empty() {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if _, err := x.ensure(ctx); err != nil {
+		x.log.Warn("reservations not released; they expire with their TTL", zap.Error(err))
+		return
+	}
+	pipe := x.client.Pipeline()
+	if x.releases.drainInto(ctx, pipe, x.prefix) == 0 {
+		return
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		x.log.Warn("reservations not released; they expire with their TTL", zap.Error(err))
+	}
+}
+
+// releaseQueue holds the reservations this instance gave back and has not sent yet.
+type releaseQueue struct {
+	mu      sync.Mutex
+	pending []release
+	timer   bool // a flush is scheduled
+}
+
+type release struct{ key, holder string }
+
+// add queues keys and reports whether the caller must schedule a flush.
+func (q *releaseQueue) add(keys []string, holder string) bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	for _, k := range keys {
+		q.pending = append(q.pending, release{k, holder})
+	}
+	if q.timer {
+		return false
+	}
+	q.timer = true
+	return true
+}
+
+func (q *releaseQueue) empty() bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if len(q.pending) == 0 {
+		q.timer = false
+		return true
+	}
+	return false
+}
+
+// drainInto adds the queued releases to pipe and returns how many.
+func (q *releaseQueue) drainInto(ctx context.Context, pipe redis.Pipeliner, prefix string) int {
+	q.mu.Lock()
+	rs := q.pending
+	q.pending, q.timer = nil, false
+	q.mu.Unlock()
+	for _, r := range rs {
+		releaseScript.Eval(ctx, pipe, []string{reservationKey(prefix, r.key)}, r.holder)
+	}
+	return len(rs)
 }
 
 // Settle implements index.Settler.

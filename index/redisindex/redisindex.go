@@ -55,6 +55,8 @@ type Index struct {
 	bigKnown atomic.Int64
 
 	dangling atomic.Int64
+
+	releases releaseQueue
 }
 
 type options struct {
@@ -155,6 +157,7 @@ func (x *Index) Dangling() int64 { return x.dangling.Load() }
 
 // Close closes the client it built.
 func (x *Index) Close() error {
+	x.flushReleases()
 	x.initMu.Lock()
 	defer x.initMu.Unlock()
 	if x.client != nil && x.opt.client == nil {
