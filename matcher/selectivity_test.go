@@ -49,10 +49,10 @@ func BenchmarkSelectivity(b *testing.B) {
 	const perKey, probes = 200, 10_000
 	pop := synth.People{Seed: 42}
 	type probe struct {
-		rule   string
-		keys   []string
+		rule     string
+		keys     []string
 		maxBlock []int // the key's KeySpec.MaxBlock (0: none)
-		orig   int32 // the filed person a re-entry duplicates; -1 for a new person
+		orig     int32 // the filed person a re-entry duplicates; -1 for a new person
 	}
 	// The keys each probe looks up, per rule searching contacts.
 	var ps []probe
