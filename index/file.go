@@ -12,9 +12,17 @@ import (
 // rules read when it is a candidate, and the keys under which every rule searching its table
 // finds it. No keys means that no rule can find the record (no blocking value, or no rule
 // searches its table).
+//
+// The record also carries its form (matcher.Record.Form): its prepared values, which the
+// in-process index keeps so that a candidate is not normalised again at every lookup. Indexes
+// that store records elsewhere (Redis) ignore it.
 func Prepare(set *rules.Set, rec matcher.Record) Entry {
 	// Canonical: phones stored in E.164 are read back without libphonenumber (matcher.CanonicalRecord).
-	return Entry{Record: Trim(canonical(set, rec), set.IndexedAttrs(rec.Entity)), Keys: set.IndexKeys(rec)}
+	canon := canonical(set, rec)
+	keys, form := set.IndexEntry(canon)
+	out := Trim(canon, set.IndexedAttrs(rec.Entity))
+	out.Form = form
+	return Entry{Record: out, Keys: keys}
 }
 
 // canonical is rec with the values the candidate rules normalise at a cost (phones) in their
@@ -31,7 +39,7 @@ func canonical(set *rules.Set, rec matcher.Record) matcher.Record {
 
 // Trim returns a copy of rec holding only attrs (those it has).
 func Trim(rec matcher.Record, attrs []string) matcher.Record {
-	out := matcher.Record{Entity: rec.Entity, ID: rec.ID, Attrs: make(map[string]string, len(attrs))}
+	out := matcher.Record{Entity: rec.Entity, ID: rec.ID, Attrs: make(map[string]string, len(attrs)), Form: rec.Form}
 	for _, a := range attrs {
 		if v, ok := rec.Attrs[a]; ok {
 			out.Attrs[a] = v

@@ -6,6 +6,10 @@ type Record struct {
 	Entity string            `json:"entity"`
 	ID     string            `json:"id"`
 	Attrs  map[string]string `json:"attrs"`
+	// Form is the record's prepared values as an in-process index keeps them (see
+	// Rule.IndexEntry and PrepareCandidateWith); empty for records read from elsewhere. It
+	// never leaves the process: its sections are tied to this process's compiled rules.
+	Form string `json:"-"`
 }
 
 // FieldSpec says how one attribute pair is compared inside a rule.

@@ -18,6 +18,7 @@ type Rule struct {
 	evidence bool
 	region   string
 	cache    *candidateCache
+	id       uint64 // process-unique, tags the rule's sections of forms
 	// first and last are the indexes of the firstname and lastname fields for the swapped-name
 	// check, or -1.
 	first, last int
@@ -273,6 +274,7 @@ func Compile(spec RuleSpec, lex *Lexicon) (*Rule, error) {
 	}
 	r.cache = newCandidateCache(size)
 	r.spec = spec
+	r.id = ruleIDs.Add(1)
 	return r, nil
 }
 

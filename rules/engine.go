@@ -382,6 +382,7 @@ func (e *Engine) Evaluate(ctx context.Context, req Request) (Decision, error) {
 	}
 
 	var matches []Match
+	var scratch matcher.CandidateScratch // candidates the index keeps prepared are decoded here
 	if len(res.Records) > e.cfg.MaxCandidates {
 		res.Records = res.Records[:e.cfg.MaxCandidates]
 	}
@@ -393,7 +394,7 @@ func (e *Engine) Evaluate(ctx context.Context, req Request) (Decision, error) {
 			if e.exceptions != nil && req.Record.ID != "" && e.exceptions.NotDuplicate(req.Record.Entity, req.Record.ID, c.Entity, c.ID) {
 				continue
 			}
-			sc := r.Matcher.Score(prepared[i], r.Matcher.PrepareCandidate(c))
+			sc := r.Matcher.Score(prepared[i], r.Matcher.PrepareCandidateWith(&scratch, c))
 			if sc.Score < r.WarnThreshold || sc.Score <= 0 {
 				continue
 			}

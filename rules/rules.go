@@ -112,6 +112,28 @@ func (s *Set) IndexKeys(rec matcher.Record) []string {
 	return keys
 }
 
+// IndexEntry returns the keys under which rec is filed (as IndexKeys) and its form for the
+// rules that read its table as candidates (matcher.Record.Form), preparing it once per rule.
+func (s *Set) IndexEntry(rec matcher.Record) ([]string, string) {
+	var seen map[string]bool
+	var keys []string
+	var form []byte
+	for _, r := range s.byCand[rec.Entity] {
+		var ks []string
+		ks, form = r.Matcher.IndexEntry(rec, form)
+		for _, k := range ks {
+			if seen == nil {
+				seen = map[string]bool{}
+			}
+			if !seen[k] {
+				seen[k] = true
+				keys = append(keys, k)
+			}
+		}
+	}
+	return keys, string(form)
+}
+
 // IndexedAttrs returns the attributes of entity that rules read when it is a candidate: the
 // compact copy the index caches.
 func (s *Set) IndexedAttrs(entity string) []string {

@@ -44,6 +44,7 @@ const fileChunk = 4096
 type fileRec struct {
 	id    string
 	attrs map[string]string
+	form  string // the prepared values (matcher.Record.Form)
 }
 
 func newFileIndex() *fileIndex { return &fileIndex{keys: map[string][]int32{}} }
@@ -61,7 +62,7 @@ func (f *fileIndex) add(rows []*row, entries []index.Entry) {
 		for len(f.rows) <= c {
 			f.rows = append(f.rows, make([]fileRec, fileChunk))
 		}
-		f.rows[c][o] = fileRec{id: r.id, attrs: e.Record.Attrs}
+		f.rows[c][o] = fileRec{id: r.id, attrs: e.Record.Attrs, form: e.Record.Form}
 		for _, k := range e.Keys {
 			f.keys[k] = append(f.keys[k], int32(r.num))
 		}
@@ -100,7 +101,7 @@ func (f *fileIndex) lookup(dst []matcher.Record, entity string, q rules.Lookup, 
 				continue
 			}
 			rec := f.rows[int(r)/fileChunk][int(r)%fileChunk]
-			dst = append(dst, matcher.Record{Entity: entity, ID: fileID(int(r)), Attrs: rec.attrs})
+			dst = append(dst, matcher.Record{Entity: entity, ID: fileID(int(r)), Attrs: rec.attrs, Form: rec.form})
 		}
 	}
 	return dst

@@ -37,7 +37,12 @@ func TestConcurrentCreatesThroughEmulator(t *testing.T) {
 			if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 				t.Fatal(err)
 			}
-			sb, err := startSandbox(t.Context(), sandboxOptions{Listen: "127.0.0.1:0", ConfigPath: path, Token: sandboxTestToken, Log: zap.NewNop()})
+			// The PostOperation step that files a saved row runs asynchronously, as in Dataverse,
+			// where the async service runs it a while after the save: with a delay, every create
+			// is checked before the first saved row is filed, however fast the checks are (the
+			// window in which query-based checks race).
+			sb, err := startSandbox(t.Context(), sandboxOptions{Listen: "127.0.0.1:0", ConfigPath: path, Token: sandboxTestToken,
+				Log: zap.NewNop(), AsyncDelay: 500 * time.Millisecond})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -43,6 +43,9 @@ type sandboxOptions struct {
 	// Token is the emulator's bearer token; empty generates one.
 	Token string
 	Log   *zap.Logger
+	// AsyncDelay delays the emulator's asynchronous steps (Dataverse's async service runs them
+	// seconds after the save); 0 runs them at once.
+	AsyncDelay time.Duration
 }
 
 // sandbox is the emulator and the gateway serving on one loopback address.
@@ -108,7 +111,7 @@ func startSandbox(ctx context.Context, o sandboxOptions) (*sandbox, error) {
 			tables = append(tables, emulator.DefaultTable(t))
 		}
 	}
-	if sb.emu, err = emulator.New(emulator.Config{Token: token, OrganizationName: "sandbox", Tables: tables, Logger: log.Named("emulator")}); err != nil {
+	if sb.emu, err = emulator.New(emulator.Config{Token: token, OrganizationName: "sandbox", Tables: tables, Logger: log.Named("emulator"), AsyncDelay: o.AsyncDelay}); err != nil {
 		ln.Close()
 		return nil, err
 	}

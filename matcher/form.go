@@ -1,0 +1,243 @@
+package matcher
+
+import (
+	"encoding/binary"
+	"errors"
+	"hash/crc32"
+	"sync/atomic"
+	"unsafe"
+)
+
+// A form is a candidate's prepared values (what PrepareCandidate computes) encoded in one
+// string, one section per rule. An in-process index keeps it next to the record (Record.Form),
+// so that a lookup's candidates are decoded, not normalised again, and the index holds one
+// pointer-free string per record rather than a graph of prepared values for the garbage
+// collector to trace. A section is tied to the compiled Rule that wrote it (a process-local
+// id): after a rules reload the old sections are ignored and candidates are prepared from
+// their attributes as before, so a form is never read under other rules than its own.
+//
+// Layout: sections of uvarint(rule id) ‖ uvarint(body length) ‖ body ‖ CRC-32C of the body (4
+// bytes, so that a damaged form is ignored rather than decoded into values no preparation
+// could produce); a body is one value per
+// field of the rule: a byte 0 for a zero value, else 1 followed by raw, norm, alt, the tokens
+// (count, then each), ph1, ph2, the nickname groups (count, then each), num, unit (strings as
+// uvarint length ‖ bytes), days, the three parts of ymd (uvarints) and the placeholder flag.
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// ruleIDs numbers compiled rules, for the sections of forms.
+var ruleIDs atomic.Uint64
+
+// errForm is returned for a form that does not decode (never written by AppendForm).
+var errForm = errors.New("matcher: malformed form")
+
+// IndexEntry prepares rec, a row of the rule's candidate table, once and returns the keys it
+// is filed under (as IndexKeys) and dst with the rule's form section appended.
+func (r *Rule) IndexEntry(rec Record, dst []byte) ([]string, []byte) {
+	p := r.prepare(rec, true)
+	return r.BlockingKeys(p), r.appendForm(dst, p)
+}
+
+func (r *Rule) appendForm(dst []byte, p *Prepared) []byte {
+	var body []byte
+	for i := range p.vals {
+		body = appendValue(body, &p.vals[i])
+	}
+	dst = binary.AppendUvarint(dst, r.id)
+	dst = binary.AppendUvarint(dst, uint64(len(body)))
+	dst = append(dst, body...)
+	return binary.LittleEndian.AppendUint32(dst, crc32.Checksum(body, castagnoli))
+}
+
+func appendValue(b []byte, v *value) []byte {
+	if v.raw == "" && v.norm == "" && !v.ph {
+		return append(b, 0)
+	}
+	b = append(b, 1)
+	b = appendString(b, v.raw)
+	b = appendString(b, v.norm)
+	b = appendString(b, v.alt)
+	b = binary.AppendUvarint(b, uint64(len(v.toks)))
+	for _, t := range v.toks {
+		b = appendString(b, t)
+	}
+	b = appendString(b, v.ph1)
+	b = appendString(b, v.ph2)
+	b = binary.AppendUvarint(b, uint64(len(v.groups)))
+	for _, g := range v.groups {
+		b = binary.AppendUvarint(b, uint64(uint32(g)))
+	}
+	b = appendString(b, v.num)
+	b = appendString(b, v.unit)
+	b = binary.AppendUvarint(b, uint64(uint32(v.days)))
+	for _, x := range v.ymd {
+		b = binary.AppendUvarint(b, uint64(uint16(x)))
+	}
+	if v.ph {
+		return append(b, 1)
+	}
+	return append(b, 0)
+}
+
+func appendString(b []byte, s string) []byte {
+	b = binary.AppendUvarint(b, uint64(len(s)))
+	return append(b, s...)
+}
+
+// section returns the body of the rule's section of form, if it has one.
+func (r *Rule) section(form string) (string, bool) {
+	for len(form) > 0 {
+		id, n := uvarint(form)
+		if n <= 0 {
+			return "", false
+		}
+		size, m := uvarint(form[n:])
+		if m <= 0 || size > uint64(len(form)-n-m) || len(form)-n-m-int(size) < 4 {
+			return "", false
+		}
+		body := form[n+m : n+m+int(size)]
+		end := n + m + int(size) + 4
+		if id == r.id {
+			t := form[end-4 : end]
+			sum := uint32(t[0]) | uint32(t[1])<<8 | uint32(t[2])<<16 | uint32(t[3])<<24
+			// The checksum reads the string's bytes in place (crc32 does not keep or change them).
+			return body, sum == crc32.Update(0, castagnoli, unsafe.Slice(unsafe.StringData(body), len(body)))
+		}
+		form = form[end:]
+	}
+	return "", false
+}
+
+// CandidateScratch is reusable storage for candidates decoded from their forms: one per
+// goroutine, reused from candidate to candidate.
+type CandidateScratch struct {
+	p      Prepared
+	toks   []string
+	groups []int32
+}
+
+// PrepareCandidateWith is PrepareCandidate for a record that may carry a form: when rec.Form
+// has this rule's section, the candidate is decoded into s (no normalisation, no allocation
+// once s has grown) and the result is valid until the next call with s; otherwise it is
+// PrepareCandidate(rec). The result must be treated as read-only.
+func (r *Rule) PrepareCandidateWith(s *CandidateScratch, rec Record) *Prepared {
+	if s != nil && rec.Form != "" {
+		if body, ok := r.section(rec.Form); ok {
+			if err := r.decodeInto(s, rec, body); err == nil {
+				return &s.p
+			}
+		}
+	}
+	return r.PrepareCandidate(rec)
+}
+
+func (r *Rule) decodeInto(s *CandidateScratch, rec Record, body string) error {
+	n := len(r.fields)
+	if cap(s.p.vals) < n {
+		s.p.vals = make([]value, n)
+	}
+	s.p.vals = s.p.vals[:n]
+	s.p.Record = rec
+	// The previous candidate's tokens and groups may still be referenced by nobody: reuse.
+	s.toks, s.groups = s.toks[:0], s.groups[:0]
+	d := formDecoder{s: body}
+	for i := range n {
+		v := &s.p.vals[i]
+		*v = value{}
+		switch d.byte() {
+		case 0:
+			continue
+		case 1:
+		default:
+			return errForm
+		}
+		v.raw, v.norm, v.alt = d.str(), d.str(), d.str()
+		if nt := d.uint(); nt > uint64(len(d.s)) {
+			return errForm
+		} else if nt > 0 {
+			start := len(s.toks)
+			for range nt {
+				s.toks = append(s.toks, d.str())
+			}
+			v.toks = s.toks[start:len(s.toks):len(s.toks)]
+		}
+		v.ph1, v.ph2 = d.str(), d.str()
+		if ng := d.uint(); ng > uint64(len(d.s)) {
+			return errForm
+		} else if ng > 0 {
+			start := len(s.groups)
+			for range ng {
+				s.groups = append(s.groups, int32(uint32(d.uint())))
+			}
+			v.groups = s.groups[start:len(s.groups):len(s.groups)]
+		}
+		v.num, v.unit = d.str(), d.str()
+		v.days = int32(uint32(d.uint()))
+		for j := range v.ymd {
+			v.ymd[j] = int16(uint16(d.uint()))
+		}
+		v.ph = d.byte() == 1
+		if d.bad {
+			return errForm
+		}
+	}
+	if d.bad || len(d.s) != 0 {
+		return errForm
+	}
+	return nil
+}
+
+// formDecoder reads a section body; a read past its end sets bad and returns zero values.
+type formDecoder struct {
+	s   string
+	bad bool
+}
+
+func (d *formDecoder) byte() byte {
+	if len(d.s) == 0 {
+		d.bad = true
+		return 0
+	}
+	b := d.s[0]
+	d.s = d.s[1:]
+	return b
+}
+
+func (d *formDecoder) uint() uint64 {
+	x, n := uvarint(d.s)
+	if n <= 0 {
+		d.bad = true
+		return 0
+	}
+	d.s = d.s[n:]
+	return x
+}
+
+func (d *formDecoder) str() string {
+	l := d.uint()
+	if d.bad || l > uint64(len(d.s)) {
+		d.bad = true
+		return ""
+	}
+	v := d.s[:l]
+	d.s = d.s[l:]
+	return v
+}
+
+// uvarint is binary.Uvarint for a string (no conversion, no allocation).
+func uvarint(s string) (uint64, int) {
+	var x uint64
+	var shift uint
+	for i := 0; i < len(s) && i < binary.MaxVarintLen64; i++ {
+		b := s[i]
+		if b < 0x80 {
+			if i == binary.MaxVarintLen64-1 && b > 1 {
+				return 0, -1
+			}
+			return x | uint64(b)<<shift, i + 1
+		}
+		x |= uint64(b&0x7f) << shift
+		shift += 7
+	}
+	return 0, 0
+}
