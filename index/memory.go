@@ -2,6 +2,8 @@ package index
 
 import (
 	"context"
+	"encoding/binary"
+	"hash/maphash"
 	"slices"
 	"sync"
 	"time"
@@ -19,22 +21,91 @@ var (
 	_ Enumerator  = (*Memory)(nil)
 )
 
-// Memory is the in-process index: the same behaviour as the Redis index, held in maps and
+// Memory is the in-process index: the same behaviour as the Redis index, held in memory and
 // lost on restart. It is safe for concurrent use.
+//
+// It is laid out for a million records and more in a garbage-collected heap: a record is a
+// slot holding a few strings (its attributes encoded in one, its form in another) and the
+// 64-bit hashes of its keys; a key is a hash mapped to a sorted list of slot numbers. The heap
+// then holds a handful of pointers per record instead of a map of strings per record and a
+// string per (key, record) pair, which the collector would trace on every cycle. Two keys
+// whose 64-bit hashes collide (about one chance in 10^6 for ten million keys) share a block:
+// their records are scored as candidates of both, which costs a little work, never a wrong
+// decision.
 type Memory struct {
-	mu   sync.RWMutex
-	keys map[string][]string // key → record refs ("entity/id"), sorted: a lookup takes a prefix
+	mu    sync.RWMutex
+	seed  maphash.Seed
+	keys  map[uint64][]uint32 // key hash → record slots, ascending: a limited lookup takes a prefix
+	slots []memRecord         // record slots; a deleted record's slot is reused
+	free  []uint32
+	byRef map[string]uint32 // "entity/id" → slot
 
-	records map[string]memRecord   // ref → record
-	res     map[string]reservation // strong key → holder
-	marks   map[string]time.Time   // table → sync watermark
-	resOps  int                    // reservations since the last sweep of expired ones
-	now     func() time.Time
+	res    map[string]reservation // strong key → holder
+	marks  map[string]time.Time   // table → sync watermark
+	resOps int                    // reservations since the last sweep of expired ones
+	now    func() time.Time
 }
 
+// memRecord is one record slot.
 type memRecord struct {
-	rec  matcher.Record
-	keys []string
+	entity, id string
+	attrs      string   // the attributes, encoded (encodeAttrs)
+	form       string   // matcher.Record.Form
+	keys       []uint64 // hashes of the keys it is filed under
+	live       bool
+}
+
+// record returns the slot's record with a fresh attribute map (the caller's to keep).
+func (r *memRecord) record() matcher.Record {
+	return matcher.Record{Entity: r.entity, ID: r.id, Attrs: decodeAttrs(r.attrs), Form: r.form}
+}
+
+// encodeAttrs packs attributes as uvarint(len(name)) ‖ name ‖ uvarint(len(value)) ‖ value, in
+// name order.
+func encodeAttrs(attrs map[string]string) string {
+	names := make([]string, 0, len(attrs))
+	size := 0
+	for k, v := range attrs {
+		names = append(names, k)
+		size += len(k) + len(v) + 4
+	}
+	slices.Sort(names)
+	b := make([]byte, 0, size)
+	for _, k := range names {
+		b = binary.AppendUvarint(b, uint64(len(k)))
+		b = append(b, k...)
+		v := attrs[k]
+		b = binary.AppendUvarint(b, uint64(len(v)))
+		b = append(b, v...)
+	}
+	return string(b)
+}
+
+// decodeAttrs unpacks encodeAttrs's string; the strings share its memory.
+func decodeAttrs(s string) map[string]string {
+	out := make(map[string]string, 12)
+	for len(s) > 0 {
+		k := nextString(&s)
+		out[k] = nextString(&s)
+	}
+	return out
+}
+
+func nextString(s *string) string {
+	var n, shift uint64
+	i := 0
+	for ; i < len(*s); i++ {
+		b := (*s)[i]
+		n |= uint64(b&0x7f) << shift
+		shift += 7
+		if b < 0x80 {
+			break
+		}
+	}
+	rest := (*s)[i+1:]
+	v := rest[:n]
+	*s = rest[n:]
+	return v
 }
 
 type reservation struct {
@@ -45,13 +116,16 @@ type reservation struct {
 // NewMemory returns an empty in-process index.
 func NewMemory() *Memory {
 	return &Memory{
-		keys:    map[string][]string{},
-		records: map[string]memRecord{},
-		res:     map[string]reservation{},
-		marks:   map[string]time.Time{},
-		now:     time.Now,
+		seed:  maphash.MakeSeed(),
+		keys:  map[uint64][]uint32{},
+		byRef: map[string]uint32{},
+		res:   map[string]reservation{},
+		marks: map[string]time.Time{},
+		now:   time.Now,
 	}
 }
+
+func (m *Memory) keyHash(k string) uint64 { return maphash.String(m.seed, k) }
 
 func ref(entity, id string) string { return entity + "/" + id }
 
@@ -88,21 +162,24 @@ func (m *Memory) Lookup(ctx context.Context, q rules.Lookup) (rules.LookupResult
 	}
 	m.mu.RLock()
 	defer m.mu.RUnlock()
-	seen := map[string]bool{}
+	var seen map[uint32]bool
 	for _, k := range q.Keys {
-		refs := m.keys[k]
-		if q.Skip(k, len(refs)) {
+		slots := m.keys[m.keyHash(k)]
+		if q.Skip(k, len(slots)) {
 			continue
 		}
-		if limit := q.PerKeyLimit; limit > 0 && len(refs) > limit {
-			refs = refs[:limit]
+		if limit := q.PerKeyLimit; limit > 0 && len(slots) > limit {
+			slots = slots[:limit]
 		}
-		for _, r := range refs {
+		if seen == nil {
+			seen = make(map[uint32]bool, 4*len(slots))
+		}
+		for _, r := range slots {
 			if seen[r] {
 				continue
 			}
 			seen[r] = true
-			out.Records = append(out.Records, cloneRecord(m.records[r].rec)) // the caller's to keep
+			out.Records = append(out.Records, m.slots[r].record())
 		}
 	}
 	return out, nil
@@ -185,17 +262,29 @@ func (m *Memory) UpsertBatch(ctx context.Context, entries []Entry) error {
 
 func (m *Memory) upsertLocked(rec matcher.Record, keys []string) {
 	r := ref(rec.Entity, rec.ID)
-	m.unfile(r)
-	filed := make([]string, 0, len(keys))
+	slot, ok := m.byRef[r]
+	if ok {
+		m.unfileKeys(slot)
+	} else {
+		if n := len(m.free); n > 0 {
+			slot, m.free = m.free[n-1], m.free[:n-1]
+		} else {
+			slot = uint32(len(m.slots))
+			m.slots = append(m.slots, memRecord{})
+		}
+		m.byRef[r] = slot
+	}
+	filed := make([]uint64, 0, len(keys))
 	for _, k := range keys {
-		refs := m.keys[k]
-		i, found := slices.BinarySearch(refs, r)
+		h := m.keyHash(k)
+		slots := m.keys[h]
+		i, found := slices.BinarySearch(slots, slot)
 		if !found {
-			m.keys[k] = slices.Insert(refs, i, r)
-			filed = append(filed, k)
+			m.keys[h] = slices.Insert(slots, i, slot)
+			filed = append(filed, h)
 		}
 	}
-	m.records[r] = memRecord{rec: cloneRecord(rec), keys: filed}
+	m.slots[slot] = memRecord{entity: rec.Entity, id: rec.ID, attrs: encodeAttrs(rec.Attrs), form: rec.Form, keys: filed, live: true}
 }
 
 // Delete implements Writer.
@@ -210,22 +299,30 @@ func (m *Memory) Delete(ctx context.Context, entity, id string) error {
 }
 
 func (m *Memory) unfile(r string) {
-	old, ok := m.records[r]
+	slot, ok := m.byRef[r]
 	if !ok {
 		return
 	}
-	for _, k := range old.keys {
-		refs := m.keys[k]
-		if i, found := slices.BinarySearch(refs, r); found {
-			refs = slices.Delete(refs, i, i+1)
+	m.unfileKeys(slot)
+	m.slots[slot] = memRecord{}
+	m.free = append(m.free, slot)
+	delete(m.byRef, r)
+}
+
+// unfileKeys removes the slot from the blocks of the keys it is filed under.
+func (m *Memory) unfileKeys(slot uint32) {
+	for _, h := range m.slots[slot].keys {
+		slots := m.keys[h]
+		if i, found := slices.BinarySearch(slots, slot); found {
+			slots = slices.Delete(slots, i, i+1)
 		}
-		if len(refs) == 0 {
-			delete(m.keys, k)
+		if len(slots) == 0 {
+			delete(m.keys, h)
 		} else {
-			m.keys[k] = refs
+			m.keys[h] = slots
 		}
 	}
-	delete(m.records, r)
+	m.slots[slot].keys = nil
 }
 
 // Watermark implements Watermarks.
@@ -253,9 +350,9 @@ func (m *Memory) SetWatermark(ctx context.Context, table string, t time.Time) er
 func (m *Memory) IDs(ctx context.Context, entity string, fn func(ids []string) error) error {
 	m.mu.RLock()
 	var ids []string
-	for _, r := range m.records {
-		if r.rec.Entity == entity {
-			ids = append(ids, r.rec.ID)
+	for i := range m.slots {
+		if r := &m.slots[i]; r.live && r.entity == entity {
+			ids = append(ids, r.id)
 		}
 	}
 	m.mu.RUnlock()
@@ -276,7 +373,7 @@ func (m *Memory) IDs(ctx context.Context, entity string, fn func(ids []string) e
 func (m *Memory) Len() int {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
-	return len(m.records)
+	return len(m.byRef)
 }
 
 // Reservations returns the number of unexpired strong-key reservations (the metrics gauge).
@@ -290,13 +387,4 @@ func (m *Memory) Reservations() int {
 		}
 	}
 	return n
-}
-
-func cloneRecord(r matcher.Record) matcher.Record {
-	attrs := make(map[string]string, len(r.Attrs))
-	for k, v := range r.Attrs {
-		attrs[k] = v
-	}
-	r.Attrs = attrs
-	return r
 }
