@@ -275,6 +275,9 @@ func testBigBlocks(t *testing.T, x Index, opts Options) {
 		if len(over.Records) != 0 {
 			t.Fatalf("%s (%d records) with max block %d: got %d records, want none", k, size, size-1, len(over.Records))
 		}
+		if n := len(lookup(t, x, rules.Lookup{Keys: []string{k}, MaxBlock: map[string]int{k: 12}}).Records); n != 0 {
+			t.Fatalf("%s (%d records) with max block 12: got %d records, want none", k, size, n)
+		}
 		at := lookup(t, x, rules.Lookup{Keys: []string{k}, MaxBlock: map[string]int{k: size}})
 		if !opts.KeyCollisions || len(at.Records) > 0 {
 			wantRefs(t, k+" at its max block", at.Records, ids...)

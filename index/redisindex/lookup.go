@@ -82,6 +82,11 @@ func (x *Index) lookup(ctx context.Context, st *state, q rules.Lookup) (rules.Lo
 			stop = int64(limit) - 1
 		}
 		ranges[i] = pipe.Do(ctx, args...)
+		if m := q.MaxBlock[k]; m > 0 && m < bigAt {
+			// A key with a list holds more than bigAt records, so it is over this maximum
+			// whatever the list says: the marker in its range is enough to skip it.
+			continue
+		}
 		lists[i] = pipe.LRange(ctx, bigKey(x.prefix, kids[i]), 0, stop)
 	}
 	// Releases queued since the last round trip go first, so that a key given back by an
@@ -124,9 +129,13 @@ func (x *Index) lookup(ctx context.Context, st *state, q rules.Lookup) (rules.Lo
 		if err != nil {
 			return rules.LookupResult{}, fmt.Errorf("redisindex: lookup: %w", err)
 		}
-		listed, err := lists[i].Result()
-		if err != nil {
-			return rules.LookupResult{}, fmt.Errorf("redisindex: lookup: %w", err)
+		var listed []string
+		if lists[i] != nil {
+			if listed, err = lists[i].Result(); err != nil {
+				return rules.LookupResult{}, fmt.Errorf("redisindex: lookup: %w", err)
+			}
+		} else if len(members) > 0 && isBigMarker(members[0]) {
+			continue // over its maximum (the marker sorts first in the key's range)
 		}
 		// A big key's first records may be in both places (see upsertChunk).
 		inKey := make(map[uint32]bool, len(members)+len(listed))
