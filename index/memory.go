@@ -49,7 +49,7 @@ type Memory struct {
 // memRecord is one record slot.
 type memRecord struct {
 	entity, id string
-	attrs      string   // the attributes, encoded (encodeAttrs)
+	attrs      string   // the attributes, encoded (PackAttrs)
 	form       string   // matcher.Record.Form
 	keys       []uint64 // hashes of the keys it is filed under
 	live       bool
@@ -57,12 +57,13 @@ type memRecord struct {
 
 // record returns the slot's record with a fresh attribute map (the caller's to keep).
 func (r *memRecord) record() matcher.Record {
-	return matcher.Record{Entity: r.entity, ID: r.id, Attrs: decodeAttrs(r.attrs), Form: r.form}
+	return matcher.Record{Entity: r.entity, ID: r.id, Attrs: UnpackAttrs(r.attrs), Form: r.form}
 }
 
-// encodeAttrs packs attributes as uvarint(len(name)) ‖ name ‖ uvarint(len(value)) ‖ value, in
-// name order.
-func encodeAttrs(attrs map[string]string) string {
+// PackAttrs packs attributes into one string (uvarint(len(name)) ‖ name ‖ uvarint(len(value))
+// ‖ value, in name order): how in-process indexes keep a record's attributes, one pointer-free
+// string instead of a map for the garbage collector to trace. UnpackAttrs reverses it.
+func PackAttrs(attrs map[string]string) string {
 	names := make([]string, 0, len(attrs))
 	size := 0
 	for k, v := range attrs {
@@ -81,8 +82,9 @@ func encodeAttrs(attrs map[string]string) string {
 	return string(b)
 }
 
-// decodeAttrs unpacks encodeAttrs's string; the strings share its memory.
-func decodeAttrs(s string) map[string]string {
+// UnpackAttrs returns a new map of the attributes PackAttrs packed; the strings share the
+// packed string's memory. s must come from PackAttrs.
+func UnpackAttrs(s string) map[string]string {
 	out := make(map[string]string, 12)
 	for len(s) > 0 {
 		k := nextString(&s)
@@ -284,7 +286,7 @@ func (m *Memory) upsertLocked(rec matcher.Record, keys []string) {
 			filed = append(filed, h)
 		}
 	}
-	m.slots[slot] = memRecord{entity: rec.Entity, id: rec.ID, attrs: encodeAttrs(rec.Attrs), form: rec.Form, keys: filed, live: true}
+	m.slots[slot] = memRecord{entity: rec.Entity, id: rec.ID, attrs: PackAttrs(rec.Attrs), form: rec.Form, keys: filed, live: true}
 }
 
 // Delete implements Writer.

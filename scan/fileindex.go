@@ -2,6 +2,7 @@ package scan
 
 import (
 	"context"
+	"hash/maphash"
 	"fmt"
 	"sort"
 	"strconv"
@@ -31,9 +32,14 @@ func fileRow(id string) int {
 // fileIndex holds the rows of the scanned file already read, filed under the same keys the CRM
 // index uses. It is append-only: rows arrive in file order, so every key's row list is sorted,
 // and a lookup for row N sees exactly the rows before N whatever has been added since.
+//
+// Like index.Memory it holds few pointers per row (a key is a 64-bit hash; a row's attributes
+// are packed in one string), so that a file of a million rows does not cost the garbage
+// collector a map per row and a string per key.
 type fileIndex struct {
 	mu   sync.RWMutex
-	keys map[string][]int32
+	seed maphash.Seed
+	keys map[uint64][]int32
 	rows [][]fileRec // chunks of fileChunk rows; row r is rows[r/fileChunk][r%fileChunk]
 }
 
@@ -43,11 +49,13 @@ const fileChunk = 4096
 // attributes the rules read of a candidate.
 type fileRec struct {
 	id    string
-	attrs map[string]string
+	attrs string // index.PackAttrs
 	form  string // the prepared values (matcher.Record.Form)
 }
 
-func newFileIndex() *fileIndex { return &fileIndex{keys: map[string][]int32{}} }
+func newFileIndex() *fileIndex {
+	return &fileIndex{seed: maphash.MakeSeed(), keys: map[uint64][]int32{}}
+}
 
 // add files a batch of rows (in ascending row order, after every row already filed).
 func (f *fileIndex) add(rows []*row, entries []index.Entry) {
@@ -62,9 +70,12 @@ func (f *fileIndex) add(rows []*row, entries []index.Entry) {
 		for len(f.rows) <= c {
 			f.rows = append(f.rows, make([]fileRec, fileChunk))
 		}
-		f.rows[c][o] = fileRec{id: r.id, attrs: e.Record.Attrs, form: e.Record.Form}
+		f.rows[c][o] = fileRec{id: r.id, attrs: index.PackAttrs(e.Record.Attrs), form: e.Record.Form}
 		for _, k := range e.Keys {
-			f.keys[k] = append(f.keys[k], int32(r.num))
+			h := maphash.String(f.seed, k)
+			if rows := f.keys[h]; len(rows) == 0 || rows[len(rows)-1] != int32(r.num) {
+				f.keys[h] = append(rows, int32(r.num))
+			}
 		}
 	}
 }
@@ -88,7 +99,7 @@ func (f *fileIndex) lookup(dst []matcher.Record, entity string, q rules.Lookup, 
 	defer f.mu.RUnlock()
 	var seen rowSet
 	for _, k := range q.Keys {
-		rows := f.keys[k]
+		rows := f.keys[maphash.String(f.seed, k)]
 		n := sort.Search(len(rows), func(i int) bool { return int(rows[i]) >= limit })
 		if q.Skip(k, n) {
 			continue
@@ -101,7 +112,7 @@ func (f *fileIndex) lookup(dst []matcher.Record, entity string, q rules.Lookup, 
 				continue
 			}
 			rec := f.rows[int(r)/fileChunk][int(r)%fileChunk]
-			dst = append(dst, matcher.Record{Entity: entity, ID: fileID(int(r)), Attrs: rec.attrs, Form: rec.form})
+			dst = append(dst, matcher.Record{Entity: entity, ID: fileID(int(r)), Attrs: index.UnpackAttrs(rec.attrs), Form: rec.form})
 		}
 	}
 	return dst
