@@ -65,51 +65,29 @@ func (x *Index) lookup(ctx context.Context, st *state, q rules.Lookup) (rules.Lo
 		ttl = index.DefaultReservationTTL
 	}
 
-	// Round trip 1: every key's bucket range and list, and the reservations. Outside Cluster
-	// one script reads them all (one command instead of two per key); in Cluster the keys live
-	// on several nodes and each read is a command of the pipeline.
+	// Round trip 1: every key's bucket range and list, and the reservations.
 	keys := dedupe(q.Keys)
 	kids := make([]uint64, len(keys))
-	readList := make([]bool, len(keys))
-	for i, k := range keys {
-		kids[i] = keyID(k)
-		// A key with a list holds more than bigAt records, so a key whose maximum is below
-		// that is over it whatever the list says: the marker in its range is enough to skip it.
-		m := q.MaxBlock[k]
-		readList[i] = m <= 0 || m >= bigAt
-	}
-	scripted := !x.cluster()
 	pipe := x.client.Pipeline()
-	var epoch *redis.StringCmd
-	var reads *redis.Cmd
+	epoch := pipe.HGet(ctx, x.metaKey(), "epoch")
 	ranges := make([]*redis.Cmd, len(keys))
 	lists := make([]*redis.StringSliceCmd, len(keys))
-	if scripted {
-		rkeys := make([]string, 0, 1+2*len(keys))
-		args := make([]any, 0, 1+4*len(keys))
-		rkeys = append(rkeys, x.metaKey())
-		args = append(args, len(keys))
-		for i, k := range keys {
-			lo, hi := lexRange(kids[i])
-			rkeys = append(rkeys, st.keyBucket(kids[i]), bigKey(x.prefix, kids[i]))
-			args = append(args, lo, hi, q.ReadFor(k), readList[i])
+	for i, k := range keys {
+		kids[i] = keyID(k)
+		lo, hi := lexRange(kids[i])
+		args := []any{"zrangebylex", st.keyBucket(kids[i]), lo, hi}
+		stop := int64(-1)
+		if limit := q.ReadFor(k); limit > 0 {
+			args = append(args, "limit", 0, limit)
+			stop = int64(limit) - 1
 		}
-		reads = readKeysScript.Eval(ctx, pipe, rkeys, args...)
-	} else {
-		epoch = pipe.HGet(ctx, x.metaKey(), "epoch")
-		for i, k := range keys {
-			lo, hi := lexRange(kids[i])
-			args := []any{"zrangebylex", st.keyBucket(kids[i]), lo, hi}
-			stop := int64(-1)
-			if limit := q.ReadFor(k); limit > 0 {
-				args = append(args, "limit", 0, limit)
-				stop = int64(limit) - 1
-			}
-			ranges[i] = pipe.Do(ctx, args...)
-			if readList[i] {
-				lists[i] = pipe.LRange(ctx, bigKey(x.prefix, kids[i]), 0, stop)
-			}
+		ranges[i] = pipe.Do(ctx, args...)
+		if m := q.MaxBlock[k]; m > 0 && m < bigAt {
+			// A key with a list holds more than bigAt records, so it is over this maximum
+			// whatever the list says: the marker in its range is enough to skip it.
+			continue
 		}
+		lists[i] = pipe.LRange(ctx, bigKey(x.prefix, kids[i]), 0, stop)
 	}
 	// Releases queued since the last round trip go first, so that a key given back by an
 	// earlier blocked save of this instance is free for this lookup's claim.
@@ -125,33 +103,8 @@ func (x *Index) lookup(ctx context.Context, st *state, q rules.Lookup) (rules.Lo
 	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
 		return rules.LookupResult{}, fmt.Errorf("redisindex: lookup: %w", err)
 	}
-	var members, listed [][]string
-	if scripted {
-		var ep string
-		var err error
-		ep, members, listed, err = parseReads(reads, len(keys))
-		if err != nil {
-			return rules.LookupResult{}, fmt.Errorf("redisindex: lookup: %w", err)
-		}
-		if err := x.checkEpochValue(st, ep, nil); err != nil {
-			return rules.LookupResult{}, err
-		}
-	} else {
-		if err := x.checkEpoch(st, epoch); err != nil {
-			return rules.LookupResult{}, err
-		}
-		members, listed = make([][]string, len(keys)), make([][]string, len(keys))
-		for i := range keys {
-			var err error
-			if members[i], err = ranges[i].StringSlice(); err != nil {
-				return rules.LookupResult{}, fmt.Errorf("redisindex: lookup: %w", err)
-			}
-			if lists[i] != nil {
-				if listed[i], err = lists[i].Result(); err != nil {
-					return rules.LookupResult{}, fmt.Errorf("redisindex: lookup: %w", err)
-				}
-			}
-		}
+	if err := x.checkEpoch(st, epoch); err != nil {
+		return rules.LookupResult{}, err
 	}
 	var out rules.LookupResult
 	if claim != nil {
@@ -171,9 +124,17 @@ func (x *Index) lookup(ctx context.Context, st *state, q rules.Lookup) (rules.Lo
 	named := make([][]uint32, len(keys))
 	var rids []uint32
 	slotOf := map[uint32]int{}
-	for i := range keys {
-		members, listed := members[i], listed[i]
-		if !readList[i] && len(members) > 0 && isBigMarker(members[0]) {
+	for i, c := range ranges {
+		members, err := c.StringSlice()
+		if err != nil {
+			return rules.LookupResult{}, fmt.Errorf("redisindex: lookup: %w", err)
+		}
+		var listed []string
+		if lists[i] != nil {
+			if listed, err = lists[i].Result(); err != nil {
+				return rules.LookupResult{}, fmt.Errorf("redisindex: lookup: %w", err)
+			}
+		} else if len(members) > 0 && isBigMarker(members[0]) {
 			continue // over its maximum (the marker sorts first in the key's range)
 		}
 		// A big key's first records may be in both places (see upsertChunk).
@@ -213,18 +174,25 @@ func (x *Index) lookup(ctx context.Context, st *state, q rules.Lookup) (rules.Lo
 		return out, nil
 	}
 
-	// Round trip 2: the slots' entries (one script outside Cluster, one HGET each in it).
-	vals, err := x.readSlots(ctx, st, rids, scripted)
-	if err != nil {
+	// Round trip 2: the slots' entries.
+	pipe = x.client.Pipeline()
+	gets := make([]*redis.StringCmd, len(rids))
+	for i, rid := range rids {
+		gets[i] = pipe.HGet(ctx, st.recBucket(rid), ridField(rid))
+	}
+	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
 		return rules.LookupResult{}, fmt.Errorf("redisindex: lookup records: %w", err)
 	}
 	slots := make([][]entry, len(rids))
-	for i, v := range vals {
-		if v == nil {
+	for i, g := range gets {
+		v, err := g.Bytes()
+		if errors.Is(err, redis.Nil) {
 			x.dangling.Add(1)
 			continue
 		}
-		var err error
+		if err != nil {
+			return rules.LookupResult{}, fmt.Errorf("redisindex: lookup records: %w", err)
+		}
 		if slots[i], err = decodeEntries(v); err != nil {
 			// One unreadable slot must not hide the other candidates.
 			x.log.Warn("index slot unreadable; skipped", zap.Error(err))
@@ -266,136 +234,6 @@ func (x *Index) lookup(ctx context.Context, st *state, q rules.Lookup) (rules.Lo
 			}
 			out.Records = append(out.Records, rec)
 		}
-	}
-	return out, nil
-}
-
-// readKeysScript reads, for each of ARGV[1] keys, its bucket range (KEYS[2i], bounds
-// ARGV[4i-2..4i-1], at most ARGV[4i] members when positive) and, when ARGV[4i+1] is 1, its list
-// (KEYS[2i+1], as many), after the index's epoch (KEYS[1]). It returns
-// {epoch or nil, members 1, list 1 or nil, members 2, ...}.
-var readKeysScript = redis.NewScript(`
-local out = {redis.call('HGET', KEYS[1], 'epoch') or false}
-for i = 1, tonumber(ARGV[1]) do
-  local lim = tonumber(ARGV[4*i])
-  if lim > 0 then
-    out[#out+1] = redis.call('ZRANGEBYLEX', KEYS[2*i], ARGV[4*i-2], ARGV[4*i-1], 'LIMIT', 0, lim)
-  else
-    out[#out+1] = redis.call('ZRANGEBYLEX', KEYS[2*i], ARGV[4*i-2], ARGV[4*i-1])
-  end
-  if ARGV[4*i+1] == '1' then
-    out[#out+1] = redis.call('LRANGE', KEYS[2*i+1], 0, lim - 1)
-  else
-    out[#out+1] = false
-  end
-end
-return out
-`)
-
-// readSlotsScript returns the value of field ARGV[i] of hash KEYS[i] (nil when missing), for
-// every i.
-var readSlotsScript = redis.NewScript(`
-local out = {}
-for i = 1, #KEYS do out[i] = redis.call('HGET', KEYS[i], ARGV[i]) end
-return out
-`)
-
-// cluster reports whether the index talks to a Redis Cluster, where one script cannot read
-// keys of several slots.
-func (x *Index) cluster() bool {
-	_, ok := x.client.(*redis.ClusterClient)
-	return ok
-}
-
-// parseReads splits readKeysScript's reply.
-func parseReads(c *redis.Cmd, n int) (epoch string, members, listed [][]string, err error) {
-	v, err := c.Slice()
-	if err != nil {
-		return "", nil, nil, err
-	}
-	if len(v) != 1+2*n {
-		return "", nil, nil, fmt.Errorf("key read: %d replies for %d keys", len(v), n)
-	}
-	if v[0] != nil {
-		s, ok := v[0].(string)
-		if !ok {
-			return "", nil, nil, fmt.Errorf("key read: epoch is %T", v[0])
-		}
-		epoch = s
-	}
-	strs := func(x any) ([]string, error) {
-		if x == nil {
-			return nil, nil
-		}
-		a, ok := x.([]any)
-		if !ok {
-			return nil, fmt.Errorf("key read: reply is %T", x)
-		}
-		out := make([]string, len(a))
-		for i, e := range a {
-			if out[i], ok = e.(string); !ok {
-				return nil, fmt.Errorf("key read: member is %T", e)
-			}
-		}
-		return out, nil
-	}
-	members, listed = make([][]string, n), make([][]string, n)
-	for i := range n {
-		if members[i], err = strs(v[1+2*i]); err != nil {
-			return "", nil, nil, err
-		}
-		if listed[i], err = strs(v[2+2*i]); err != nil {
-			return "", nil, nil, err
-		}
-	}
-	return epoch, members, listed, nil
-}
-
-// readSlots returns the value of each record slot (nil for a missing one).
-func (x *Index) readSlots(ctx context.Context, st *state, rids []uint32, scripted bool) ([][]byte, error) {
-	out := make([][]byte, len(rids))
-	if scripted {
-		keys := make([]string, len(rids))
-		args := make([]any, len(rids))
-		for i, rid := range rids {
-			keys[i], args[i] = st.recBucket(rid), ridField(rid)
-		}
-		v, err := readSlotsScript.Eval(ctx, x.client, keys, args...).Slice()
-		if err != nil {
-			return nil, err
-		}
-		if len(v) != len(rids) {
-			return nil, fmt.Errorf("slot read: %d replies for %d slots", len(v), len(rids))
-		}
-		for i, e := range v {
-			if e == nil {
-				continue
-			}
-			s, ok := e.(string)
-			if !ok {
-				return nil, fmt.Errorf("slot read: value is %T", e)
-			}
-			out[i] = []byte(s)
-		}
-		return out, nil
-	}
-	pipe := x.client.Pipeline()
-	gets := make([]*redis.StringCmd, len(rids))
-	for i, rid := range rids {
-		gets[i] = pipe.HGet(ctx, st.recBucket(rid), ridField(rid))
-	}
-	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
-		return nil, err
-	}
-	for i, g := range gets {
-		v, err := g.Bytes()
-		if errors.Is(err, redis.Nil) {
-			continue
-		}
-		if err != nil {
-			return nil, err
-		}
-		out[i] = v
 	}
 	return out, nil
 }

@@ -185,12 +185,6 @@ var errStale = errors.New("redisindex: index metadata changed; caches reloaded")
 // operation reloads the metadata, and returns errStale; the caller retries once.
 func (x *Index) checkEpoch(st *state, got *redis.StringCmd) error {
 	v, err := got.Result()
-	return x.checkEpochValue(st, v, err)
-}
-
-// checkEpochValue is checkEpoch for an epoch read some other way (err: the read's error,
-// redis.Nil for none).
-func (x *Index) checkEpochValue(st *state, v string, err error) error {
 	if err == nil && v == st.epoch {
 		return nil
 	}
