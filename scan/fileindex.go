@@ -2,8 +2,8 @@ package scan
 
 import (
 	"context"
-	"hash/maphash"
 	"fmt"
+	"hash/maphash"
 	"sort"
 	"strconv"
 	"strings"
