@@ -85,7 +85,14 @@ func PackAttrs(attrs map[string]string) string {
 // UnpackAttrs returns a new map of the attributes PackAttrs packed; the strings share the
 // packed string's memory. s must come from PackAttrs.
 func UnpackAttrs(s string) map[string]string {
-	out := make(map[string]string, 12)
+	// Sized exactly: a map of up to 8 entries is one small group, far cheaper to make than the
+	// table a larger size hint asks for.
+	n := 0
+	for t := s; len(t) > 0; n++ {
+		nextString(&t)
+		nextString(&t)
+	}
+	out := make(map[string]string, n)
 	for len(s) > 0 {
 		k := nextString(&s)
 		out[k] = nextString(&s)
