@@ -2,6 +2,7 @@ package matcher
 
 import (
 	"math/rand/v2"
+	"strings"
 	"testing"
 )
 
@@ -32,5 +33,61 @@ func TestBagDistanceBoundsDamerau(t *testing.T) {
 	}
 	if b := bagDistance("abc", "xyz"); b != 3 {
 		t.Fatalf("bagDistance(abc, xyz) = %d, want 3", b)
+	}
+}
+
+// TestOSABitsMatchesTable: the bit-parallel distance equals the table's on random strings over
+// small alphabets (many transpositions and near misses), at every length up to 64 and on
+// hand-picked pairs.
+func TestOSABitsMatchesTable(t *testing.T) {
+	cases := [][2]string{
+		{"a", "a"}, {"a", "b"}, {"ab", "ba"}, {"abc", "ca"}, {"ca", "abc"}, {"john", "jhon"},
+		{"john.smith@mail.com", "jhon.smith@mial.com"}, {"kitten", "sitting"},
+		{strings.Repeat("ab", 32), strings.Repeat("ba", 32)}, {strings.Repeat("a", 64), "a"},
+		{strings.Repeat("x", 63) + "y", strings.Repeat("x", 64)},
+	}
+	rng := rand.New(rand.NewPCG(3, 4))
+	for range 50000 {
+		alpha := "abc.@"[:2+rng.IntN(4)]
+		gen := func() string {
+			b := make([]byte, 1+rng.IntN(64))
+			for i := range b {
+				b[i] = alpha[rng.IntN(len(alpha))]
+			}
+			return string(b)
+		}
+		x := gen()
+		y := x
+		if rng.IntN(3) > 0 { // a few edits of x: the distances that matter
+			yb := []byte(x)
+			for range 1 + rng.IntN(4) {
+				i := rng.IntN(len(yb))
+				switch rng.IntN(4) {
+				case 0:
+					yb[i] = alpha[rng.IntN(len(alpha))]
+				case 1:
+					if i+1 < len(yb) {
+						yb[i], yb[i+1] = yb[i+1], yb[i]
+					}
+				case 2:
+					if len(yb) > 1 {
+						yb = append(yb[:i], yb[i+1:]...)
+					}
+				case 3:
+					if len(yb) < 64 {
+						yb = append(yb[:i], append([]byte{alpha[rng.IntN(len(alpha))]}, yb[i:]...)...)
+					}
+				}
+			}
+			y = string(yb)
+		} else {
+			y = gen()
+		}
+		cases = append(cases, [2]string{x, y})
+	}
+	for _, c := range cases {
+		if got, want := osaBits(c[0], c[1]), damerauTable(c[0], c[1], -1); got != want {
+			t.Fatalf("osaBits(%q, %q) = %d, table %d", c[0], c[1], got, want)
+		}
 	}
 }

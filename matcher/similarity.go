@@ -149,6 +149,51 @@ func damerauMax(a, b string, max int) int {
 			return max + 1
 		}
 	}
+	return osaBits(a, b)
+}
+
+// osaBits is the optimal-string-alignment distance of two non-empty ASCII strings of at most
+// 64 bytes, computed a column of the dynamic-programming table at a time in the bits of a word
+// (Myers' bit-vector algorithm with Hyyrö's transposition extension: H. Hyyrö, "A bit-vector
+// algorithm for computing Levenshtein and Damerau edit distances", Nordic Journal of Computing
+// 10, 2003): one pass over b, a few word operations per character. damerauTable is the same
+// distance cell by cell; a test holds them equal.
+func osaBits(a, b string) int {
+	var peq [128]uint64 // peq[c]: the positions of c in a
+	for i := 0; i < len(a); i++ {
+		peq[a[i]] |= 1 << uint(i)
+	}
+	m := len(a)
+	top := uint64(1) << uint(m-1)
+	vp, vn := ^uint64(0), uint64(0)
+	if m < 64 {
+		vp = top<<1 - 1
+	}
+	var d0, pmPrev uint64
+	dist := m
+	for j := 0; j < len(b); j++ {
+		pm := peq[b[j]]
+		d0 = (((^d0) & pm) << 1) & pmPrev // a transposition of a[i-1..i] with b[j-1..j]
+		d0 |= (((pm & vp) + vp) ^ vp) | pm | vn
+		hp := vn | ^(d0 | vp)
+		hn := d0 & vp
+		if hp&top != 0 {
+			dist++
+		} else if hn&top != 0 {
+			dist--
+		}
+		hp = hp<<1 | 1
+		hn <<= 1
+		vp = hn | ^(d0 | hp)
+		vn = d0 & hp
+		pmPrev = pm
+	}
+	return dist
+}
+
+// damerauTable is the distance osaBits computes, by the textbook table (rows of at most
+// fastLen+1 cells), stopping once every alignment costs more than max (max < 0: no limit).
+func damerauTable(a, b string, max int) int {
 	var rows [3][fastLen + 1]int // rows i-2, i-1, i, used in rotation
 	prev2, prev, cur := 0, 1, 2
 	for j := 0; j <= len(b); j++ {
