@@ -101,6 +101,11 @@ func UnpackAttrs(s string) map[string]string {
 }
 
 func nextString(s *string) string {
+	if t := *s; len(t) > 0 && t[0] < 0x80 && int(t[0]) < len(t) {
+		v := t[1 : 1+t[0]] // a length below 128: one byte
+		*s = t[1+t[0]:]
+		return v
+	}
 	var n, shift uint64
 	i := 0
 	for ; i < len(*s); i++ {

@@ -226,6 +226,13 @@ func (d *formDecoder) str() string {
 
 // uvarint is binary.Uvarint for a string (no conversion, no allocation).
 func uvarint(s string) (uint64, int) {
+	if len(s) > 0 && s[0] < 0x80 {
+		return uint64(s[0]), 1 // lengths and small numbers: almost every varint of a form
+	}
+	return uvarintSlow(s)
+}
+
+func uvarintSlow(s string) (uint64, int) {
 	var x uint64
 	var shift uint
 	for i := 0; i < len(s) && i < binary.MaxVarintLen64; i++ {
