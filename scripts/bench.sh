@@ -15,7 +15,8 @@
 #
 # Environment: BENCH_RECORDS, BENCH_RATE, BENCH_CONNS, BENCH_FIXED (20s), BENCH_PEAK (15s),
 # BENCH_DUP (0.3), BENCH_PER_KEY_LIMIT (the gateway's decision.per_key_limit, default 200: a
-# diagnostic knob, it trades recall for speed), BENCH_KEEP=1 keeps the work folder (logs, profile).
+# diagnostic knob, it trades recall for speed), BENCH_GOGC (the gateway's GOGC; unset: serve's own choice, 400 with a Redis index),
+# BENCH_KEEP=1 keeps the work folder (logs, profile).
 # Needs go and redis-server (apt-get install -y redis-server). Everything stays on 127.0.0.1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -86,7 +87,8 @@ if [ -n "${BENCH_PER_KEY_LIMIT:-}" ]; then
 	printf 'decision:\n  per_key_limit: %s\n' "$BENCH_PER_KEY_LIMIT" >>"$work/gateway.yaml"
 	echo "gateway: decision.per_key_limit $BENCH_PER_KEY_LIMIT (default 200)"
 fi
-"$bench" serve --config "$work/gateway.yaml" --pprof "127.0.0.1:$pport" >"$work/gateway.out" 2>"$work/gateway.log" &
+if [ -n "${BENCH_GOGC:-}" ]; then echo "gateway: GOGC=$BENCH_GOGC"; fi
+${BENCH_GOGC:+env GOGC=$BENCH_GOGC} "$bench" serve --config "$work/gateway.yaml" --pprof "127.0.0.1:$pport" >"$work/gateway.out" 2>"$work/gateway.log" &
 pids+=($!)
 "$bench" noop --listen "127.0.0.1:$nport" >"$work/noop.out" 2>&1 &
 pids+=($!)

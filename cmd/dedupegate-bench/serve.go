@@ -43,6 +43,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	encCfg := zap.NewProductionEncoderConfig()
 	encCfg.EncodeTime = zapcore.ISO8601TimeEncoder
 	log := zap.New(zapcore.NewCore(zapcore.NewJSONEncoder(encCfg), zapcore.AddSync(stderr), lvl))
+	gateway.TuneRuntime(cfg, log)
 	g, err := gateway.New(ctx, cfg, log)
 	if err != nil {
 		return err

@@ -44,6 +44,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	}
 	defer func() { _ = log.Sync() }()
 	routeRedisLogs(log)
+	gateway.TuneRuntime(cfg, log)
 	g, err := gateway.New(ctx, cfg, log)
 	if err != nil {
 		fmt.Fprintln(stderr, "dedupegate:", err)
