@@ -2,7 +2,6 @@ package index
 
 import (
 	"context"
-	"encoding/binary"
 	"hash/maphash"
 	"slices"
 	"sync"
@@ -55,71 +54,13 @@ type memRecord struct {
 	live       bool
 }
 
-// record returns the slot's record with a fresh attribute map (the caller's to keep).
+// record returns the slot's record, its attributes packed (matcher.Record.Packed): no map
+// is built for a candidate that is decoded from its form and never shown.
 func (r *memRecord) record() matcher.Record {
-	return matcher.Record{Entity: r.entity, ID: r.id, Attrs: UnpackAttrs(r.attrs), Form: r.form}
-}
-
-// PackAttrs packs attributes into one string (uvarint(len(name)) ‖ name ‖ uvarint(len(value))
-// ‖ value, in name order): how in-process indexes keep a record's attributes, one pointer-free
-// string instead of a map for the garbage collector to trace. UnpackAttrs reverses it.
-func PackAttrs(attrs map[string]string) string {
-	names := make([]string, 0, len(attrs))
-	size := 0
-	for k, v := range attrs {
-		names = append(names, k)
-		size += len(k) + len(v) + 4
+	if r.attrs == "" {
+		return matcher.Record{Entity: r.entity, ID: r.id, Attrs: map[string]string{}, Form: r.form}
 	}
-	slices.Sort(names)
-	b := make([]byte, 0, size)
-	for _, k := range names {
-		b = binary.AppendUvarint(b, uint64(len(k)))
-		b = append(b, k...)
-		v := attrs[k]
-		b = binary.AppendUvarint(b, uint64(len(v)))
-		b = append(b, v...)
-	}
-	return string(b)
-}
-
-// UnpackAttrs returns a new map of the attributes PackAttrs packed; the strings share the
-// packed string's memory. s must come from PackAttrs.
-func UnpackAttrs(s string) map[string]string {
-	// Sized exactly: a map of up to 8 entries is one small group, far cheaper to make than the
-	// table a larger size hint asks for.
-	n := 0
-	for t := s; len(t) > 0; n++ {
-		nextString(&t)
-		nextString(&t)
-	}
-	out := make(map[string]string, n)
-	for len(s) > 0 {
-		k := nextString(&s)
-		out[k] = nextString(&s)
-	}
-	return out
-}
-
-func nextString(s *string) string {
-	if t := *s; len(t) > 0 && t[0] < 0x80 && int(t[0]) < len(t) {
-		v := t[1 : 1+t[0]] // a length below 128: one byte
-		*s = t[1+t[0]:]
-		return v
-	}
-	var n, shift uint64
-	i := 0
-	for ; i < len(*s); i++ {
-		b := (*s)[i]
-		n |= uint64(b&0x7f) << shift
-		shift += 7
-		if b < 0x80 {
-			break
-		}
-	}
-	rest := (*s)[i+1:]
-	v := rest[:n]
-	*s = rest[n:]
-	return v
+	return matcher.Record{Entity: r.entity, ID: r.id, Packed: r.attrs, Form: r.form}
 }
 
 type reservation struct {
@@ -176,7 +117,11 @@ func (m *Memory) Lookup(ctx context.Context, q rules.Lookup) (rules.LookupResult
 	}
 	m.mu.RLock()
 	defer m.mu.RUnlock()
-	var seen map[uint32]bool
+	// The distinct slots first (a lookup finds a few dozen: a linear set on the stack), then
+	// the records, in one exactly sized slice.
+	var buf [64]uint32
+	found := buf[:0]
+	var seen map[uint32]struct{} // past len(buf)
 	for _, k := range q.Keys {
 		slots := m.keys[m.keyHash(k)]
 		if q.Skip(k, len(slots)) {
@@ -185,15 +130,28 @@ func (m *Memory) Lookup(ctx context.Context, q rules.Lookup) (rules.LookupResult
 		if limit := q.PerKeyLimit; limit > 0 && len(slots) > limit {
 			slots = slots[:limit]
 		}
-		if seen == nil {
-			seen = make(map[uint32]bool, 4*len(slots))
-		}
 		for _, r := range slots {
-			if seen[r] {
+			if seen != nil {
+				if _, dup := seen[r]; dup {
+					continue
+				}
+				seen[r] = struct{}{}
+			} else if slices.Contains(found, r) {
 				continue
+			} else if len(found) == len(buf) {
+				seen = make(map[uint32]struct{}, 4*len(found))
+				for _, x := range found {
+					seen[x] = struct{}{}
+				}
+				seen[r] = struct{}{}
 			}
-			seen[r] = true
-			out.Records = append(out.Records, m.slots[r].record())
+			found = append(found, r)
+		}
+	}
+	if len(found) > 0 {
+		out.Records = make([]matcher.Record, len(found))
+		for i, r := range found {
+			out.Records[i] = m.slots[r].record()
 		}
 	}
 	return out, nil
@@ -298,7 +256,7 @@ func (m *Memory) upsertLocked(rec matcher.Record, keys []string) {
 			filed = append(filed, h)
 		}
 	}
-	m.slots[slot] = memRecord{entity: rec.Entity, id: rec.ID, attrs: PackAttrs(rec.Attrs), form: rec.Form, keys: filed, live: true}
+	m.slots[slot] = memRecord{entity: rec.Entity, id: rec.ID, attrs: matcher.PackAttrs(rec.Unpacked().Attrs), form: rec.Form, keys: filed, live: true}
 }
 
 // Delete implements Writer.

@@ -6,6 +6,10 @@ type Record struct {
 	Entity string            `json:"entity"`
 	ID     string            `json:"id"`
 	Attrs  map[string]string `json:"attrs"`
+	// Packed holds the attributes packed (PackAttrs) when Attrs is nil: how an in-process
+	// index hands out candidates without building a map for each. Read attributes with Attr,
+	// or Unpacked for a map. Never set together with Attrs.
+	Packed string `json:"-"`
 	// Form is the record's prepared values as an in-process index keeps them (see
 	// Rule.IndexEntry and PrepareCandidateWith); empty for records read from elsewhere. It
 	// never leaves the process: its sections are tied to this process's compiled rules.

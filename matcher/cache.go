@@ -44,11 +44,13 @@ func (c *candidateCache) fingerprint(r *Rule, rec Record) uint64 {
 	var h maphash.Hash
 	h.SetSeed(c.seed)
 	for i := range r.fields {
-		h.WriteString(rec.Attrs[r.fields[i].candAttr])
+		v, _ := rec.Attr(r.fields[i].candAttr)
+		h.WriteString(v)
 		h.WriteByte(0)
 	}
 	if r.spec.CountryAttr != "" {
-		h.WriteString(rec.Attrs[r.spec.CountryAttr])
+		v, _ := rec.Attr(r.spec.CountryAttr)
+		h.WriteString(v)
 	}
 	return h.Sum64()
 }

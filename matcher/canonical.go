@@ -21,6 +21,7 @@ func (r *Rule) Canonical(rec Record) Record { return CanonicalRecord(rec, r) }
 // phone agrees on its E.164 form (rules with different regions may read a national number
 // differently). Rules whose candidate table is not rec's are ignored.
 func CanonicalRecord(rec Record, rules ...*Rule) Record {
+	rec = rec.Unpacked()
 	var out map[string]string
 	var conflict map[string]bool
 	for _, r := range rules {
@@ -34,7 +35,7 @@ func CanonicalRecord(rec Record, rules ...*Rule) Record {
 			if f.kind != kPhone {
 				continue
 			}
-			raw, ok := rec.Attrs[f.candAttr]
+			raw, ok := rec.Attr(f.candAttr)
 			if !ok || raw == "" || conflict[f.candAttr] {
 				continue
 			}
@@ -79,7 +80,8 @@ func CanonicalRecord(rec Record, rules ...*Rule) Record {
 // recordRegion is the phone region of rec: its country attribute's, else the rule's default.
 func (r *Rule) recordRegion(rec Record) string {
 	if r.spec.CountryAttr != "" {
-		if reg := regionFor(rec.Attrs[r.spec.CountryAttr]); reg != "" {
+		c, _ := rec.Attr(r.spec.CountryAttr)
+		if reg := regionFor(c); reg != "" {
 			return reg
 		}
 	}
@@ -114,7 +116,7 @@ func e164Fast(s string) string {
 			return "" // Italian-style leading zeros and trunk prefixes: libphonenumber decides
 		}
 		for _, re := range prefixes {
-			if re.MatchString(national) {
+			if re.match(national) {
 				return "" // a national prefix (or carrier code) libphonenumber may strip
 			}
 		}
@@ -125,14 +127,29 @@ func e164Fast(s string) string {
 
 var (
 	fastCCOnce sync.Once
-	fastCC     map[int][]*regexp.Regexp
+	fastCC     map[int][]prefixPattern
 )
+
+// prefixPattern is an anchored national prefix pattern with its literal start, tested first:
+// most numbers are told apart by their first digit without running the expression.
+type prefixPattern struct {
+	re       *regexp.Regexp
+	lit      string // every match starts with lit
+	complete bool   // the pattern is lit itself
+}
+
+func (p prefixPattern) match(s string) bool {
+	if !strings.HasPrefix(s, p.lit) {
+		return false
+	}
+	return p.complete || p.re.MatchString(s)
+}
 
 // fastCountryCodes maps every country calling code to the national prefix patterns of its
 // regions (anchored at the start, as libphonenumber applies them).
-func fastCountryCodes() map[int][]*regexp.Regexp {
+func fastCountryCodes() map[int][]prefixPattern {
 	fastCCOnce.Do(func() {
-		fastCC = map[int][]*regexp.Regexp{}
+		fastCC = map[int][]prefixPattern{}
 		coll, err := phonenumbers.MetadataCollection()
 		if err != nil {
 			return // no fast path at all: every number goes through libphonenumber
@@ -148,7 +165,8 @@ func fastCountryCodes() map[int][]*regexp.Regexp {
 				if err != nil {
 					continue // cannot happen with the library's own metadata; never fast then
 				}
-				ps = append(ps, re)
+				lit, complete := re.LiteralPrefix()
+				ps = append(ps, prefixPattern{re: re, lit: lit, complete: complete})
 			}
 			fastCC[cc] = ps
 		}

@@ -131,6 +131,23 @@ func (r *Rule) PrepareCandidateWith(s *CandidateScratch, rec Record) *Prepared {
 	return r.PrepareCandidate(rec)
 }
 
+// PrepareChecked is Prepare for a record being checked that may carry its own form (a row
+// of a scanned file, filed in the file's index just before its check): when the rule reads
+// the same attributes on both sides, the form's section is decoded instead of normalising the
+// record again. The values are those of the record as filed (index.Prepare: phones in E.164).
+// The result is the caller's.
+func (r *Rule) PrepareChecked(rec Record) *Prepared {
+	if rec.Form != "" && r.symmetric {
+		if body, ok := r.section(rec.Form); ok {
+			var s CandidateScratch
+			if r.decodeInto(&s, rec, body) == nil {
+				return &s.p
+			}
+		}
+	}
+	return r.Prepare(rec)
+}
+
 func (r *Rule) decodeInto(s *CandidateScratch, rec Record, body string) error {
 	n := len(r.fields)
 	if cap(s.p.vals) < n {

@@ -155,3 +155,55 @@ func BenchmarkCandidateForm(b *testing.B) {
 		}
 	})
 }
+
+// TestPrepareCheckedFromForm: a checked record carrying its own form (a scanned row, filed
+// just before its check) scores and explains exactly as the record prepared again, under a
+// rule that reads the same attributes on both sides; under a cross-table rule the form is not
+// used (its section holds the candidate side's attributes) and the record is prepared.
+func TestPrepareCheckedFromForm(t *testing.T) {
+	rs := formRules(t)
+	pop := synth.People{Seed: 11}
+	var scratch matcher.CandidateScratch
+	symmetric := 0
+	for i := range 300 {
+		probe := pop.Duplicate(i, uint64(i))
+		var form []byte
+		for _, r := range rs {
+			_, form = r.IndexEntry(probe, form)
+		}
+		withForm := probe
+		withForm.Form = string(form)
+		for _, cand := range []matcher.Record{pop.Person(i), pop.Person(i + 1)} {
+			for _, r := range rs {
+				p := probe
+				p.Entity = r.Spec().Entity
+				wf := withForm
+				wf.Entity = r.Spec().Entity
+				want := r.Explain(r.Prepare(p), r.PrepareCandidate(cand))
+				got := r.Explain(r.PrepareChecked(wf), r.PrepareCandidateWith(&scratch, cand))
+				if !reflect.DeepEqual(got, want) {
+					t.Fatalf("probe %d, %s: from its form\n%+v\nprepared\n%+v", i, r.Spec().Name, got, want)
+				}
+				if r.Spec().Entity == r.Spec().CandidateEntity {
+					symmetric++
+				}
+			}
+		}
+	}
+	if symmetric == 0 {
+		t.Fatal("no rule read its own table: the form path was not exercised")
+	}
+	// The form is what is read: a record carrying another person's form scores as that person.
+	r := rs[0]
+	if r.Spec().Entity != r.Spec().CandidateEntity {
+		t.Fatalf("%s: want the contact rule first", r.Spec().Name)
+	}
+	a, b, cand := pop.Person(1), pop.Person(2), pop.Person(2)
+	_, formB := r.IndexEntry(b, nil)
+	a.Form = string(formB)
+	got := r.Score(r.PrepareChecked(a), r.PrepareCandidate(cand)).Score
+	want := r.Score(r.Prepare(b), r.PrepareCandidate(cand)).Score
+	if got != want || got < 0.99 {
+		t.Fatalf("a record carrying person 2's form scores %v against person 2, want %v (the form unread?)", got, want)
+	}
+}

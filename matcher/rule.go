@@ -19,6 +19,9 @@ type Rule struct {
 	region   string
 	cache    *candidateCache
 	id       uint64 // process-unique, tags the rule's sections of forms
+	// symmetric: the rule reads the same attributes of the checked record and of a candidate
+	// of the same table, so a record's form serves either side.
+	symmetric bool
 	// first and last are the indexes of the firstname and lastname fields for the swapped-name
 	// check, or -1.
 	first, last int
@@ -273,6 +276,12 @@ func Compile(spec RuleSpec, lex *Lexicon) (*Rule, error) {
 		size = DefaultCandidateCache
 	}
 	r.cache = newCandidateCache(size)
+	r.symmetric = spec.Entity == spec.CandidateEntity
+	for _, f := range r.fields {
+		if f.candAttr != f.spec.Attr {
+			r.symmetric = false
+		}
+	}
 	r.spec = spec
 	r.id = ruleIDs.Add(1)
 	return r, nil
@@ -320,8 +329,10 @@ func (r *Rule) prepare(rec Record, cand bool) *Prepared {
 	p := &Prepared{Record: rec, vals: make([]value, len(r.fields))}
 	region := r.region
 	if r.spec.CountryAttr != "" {
-		if reg := regionFor(rec.Attrs[r.spec.CountryAttr]); reg != "" {
-			region = reg
+		if c, _ := rec.Attr(r.spec.CountryAttr); c != "" {
+			if reg := regionFor(c); reg != "" {
+				region = reg
+			}
 		}
 	}
 	for i := range r.fields {
@@ -330,7 +341,7 @@ func (r *Rule) prepare(rec Record, cand bool) *Prepared {
 		if cand {
 			a = f.candAttr
 		}
-		if raw, ok := rec.Attrs[a]; ok {
+		if raw, ok := rec.Attr(a); ok {
 			p.vals[i] = f.prepareValue(r.lex, raw, region)
 		}
 	}

@@ -127,6 +127,8 @@ func (q Lookup) ReadFor(key string) int {
 
 // LookupResult is the index's answer.
 type LookupResult struct {
+	// Records are the candidates, their attributes in Attrs or packed (matcher.Record.Packed:
+	// read them with Attr, or Unpacked for a map).
 	Records []matcher.Record
 	// Conflicts are the Reserve keys held by another holder.
 	Conflicts []string
@@ -342,7 +344,7 @@ func (e *Engine) Evaluate(ctx context.Context, req Request) (Decision, error) {
 	strongRule := map[string]*Rule{}
 	seen := map[string]bool{}
 	for i, r := range active {
-		prepared[i] = r.Matcher.Prepare(req.Record)
+		prepared[i] = r.Matcher.PrepareChecked(req.Record)
 		for _, k := range r.Matcher.BlockingKeys(prepared[i]) {
 			m := r.Matcher.KeyMaxBlock(k)
 			if !seen[k] {
@@ -523,11 +525,14 @@ func keyKind(k string) string {
 // DisplayName picks a human name for a record from the attributes it carries.
 func DisplayName(r matcher.Record) string {
 	for _, a := range []string{"fullname", "name", "subject"} {
-		if v := strings.TrimSpace(r.Attrs[a]); v != "" {
+		v, _ := r.Attr(a)
+		if v = strings.TrimSpace(v); v != "" {
 			return v
 		}
 	}
-	return strings.TrimSpace(r.Attrs["firstname"] + " " + r.Attrs["lastname"])
+	first, _ := r.Attr("firstname")
+	last, _ := r.Attr("lastname")
+	return strings.TrimSpace(first + " " + last)
 }
 
 func round3(f float64) float64 { return float64(int(f*1000+0.5)) / 1000 }

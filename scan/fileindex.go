@@ -49,7 +49,8 @@ const fileChunk = 4096
 // attributes the rules read of a candidate.
 type fileRec struct {
 	id    string
-	attrs string // index.PackAttrs
+	key   string // fileID(row): its id as a candidate, made once
+	attrs string // matcher.PackAttrs
 	form  string // the prepared values (matcher.Record.Form)
 }
 
@@ -70,7 +71,7 @@ func (f *fileIndex) add(rows []*row, entries []index.Entry) {
 		for len(f.rows) <= c {
 			f.rows = append(f.rows, make([]fileRec, fileChunk))
 		}
-		f.rows[c][o] = fileRec{id: r.id, attrs: index.PackAttrs(e.Record.Attrs), form: e.Record.Form}
+		f.rows[c][o] = fileRec{id: r.id, key: fileID(r.num), attrs: matcher.PackAttrs(e.Record.Attrs), form: e.Record.Form}
 		for _, k := range e.Keys {
 			h := maphash.String(f.seed, k)
 			if rows := f.keys[h]; len(rows) == 0 || rows[len(rows)-1] != int32(r.num) {
@@ -112,7 +113,7 @@ func (f *fileIndex) lookup(dst []matcher.Record, entity string, q rules.Lookup, 
 				continue
 			}
 			rec := f.rows[int(r)/fileChunk][int(r)%fileChunk]
-			dst = append(dst, matcher.Record{Entity: entity, ID: fileID(int(r)), Attrs: index.UnpackAttrs(rec.attrs), Form: rec.form})
+			dst = append(dst, matcher.Record{Entity: entity, ID: rec.key, Packed: rec.attrs, Form: rec.form})
 		}
 	}
 	return dst

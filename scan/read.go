@@ -47,6 +47,7 @@ type row struct {
 	raw   []byte // the record's bytes as in the file, line ending included (nil unless kept)
 	id    string // id column value, "" without one
 	attrs map[string]string
+	form  string // the row's prepared values as filed (matcher.Record.Form), once keyed
 	err   string // why the row cannot be checked; "" for a good row
 	// JSONL only: the line is a valid object (the report embeds it as JSON).
 	object bool

@@ -311,6 +311,8 @@ func Scan(ctx context.Context, cfg Config, in io.Reader, out Outputs) (Summary, 
 				for i, r := range b.rows {
 					if r.err == "" {
 						b.entries[i] = index.Prepare(cfg.Rules, matcher.Record{Entity: cfg.Entity, ID: fileID(r.num), Attrs: r.attrs})
+						// Its check decodes these values instead of preparing the row again.
+						r.form = b.entries[i].Record.Form
 					}
 				}
 				close(b.keyed)
@@ -386,8 +388,8 @@ func check(ctx context.Context, eng *rules.Engine, file *fileIndex, entity, entr
 		res.Decision, res.Error = DecisionError, r.err
 		return res
 	}
-	rec := matcher.Record{Entity: entity, ID: r.id, Attrs: r.attrs}
-	rctx := withRow(ctx, r.num, rec)
+	rctx := withRow(ctx, r.num, matcher.Record{Entity: entity, ID: r.id, Attrs: r.attrs})
+	rec := matcher.Record{Entity: entity, ID: r.id, Attrs: r.attrs, Form: r.form}
 	if deadline > 0 {
 		var cancel context.CancelFunc
 		rctx, cancel = context.WithTimeout(rctx, deadline)

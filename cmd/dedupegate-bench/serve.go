@@ -12,8 +12,6 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
-	"go.uber.org/zap"
-	"go.uber.org/zap/zapcore"
 
 	"github.com/dedupegate/dedupegate/config"
 	"github.com/dedupegate/dedupegate/gateway"
@@ -36,13 +34,11 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err := loopback(cfg.Listen); err != nil {
 		return err
 	}
-	lvl, err := zapcore.ParseLevel(cfg.Log.Level)
+	log, err := gateway.NewLogger(cfg.Log, stderr)
 	if err != nil {
 		return err
 	}
-	encCfg := zap.NewProductionEncoderConfig()
-	encCfg.EncodeTime = zapcore.ISO8601TimeEncoder
-	log := zap.New(zapcore.NewCore(zapcore.NewJSONEncoder(encCfg), zapcore.AddSync(stderr), lvl))
+	defer log.Sync() //nolint:errcheck // flushes the buffered log at exit
 	gateway.TuneRuntime(cfg, log)
 	g, err := gateway.New(ctx, cfg, log)
 	if err != nil {

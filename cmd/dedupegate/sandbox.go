@@ -341,7 +341,7 @@ func runSandbox(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		fmt.Fprintln(stderr, "dedupegate sandbox:", err)
 		return exitUsage
 	}
-	log, err := newLogger(cfg.Log, stderr)
+	log, err := gateway.NewLogger(cfg.Log, stderr)
 	if err != nil {
 		fmt.Fprintln(stderr, "dedupegate sandbox:", err)
 		return exitUsage

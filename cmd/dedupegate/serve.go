@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"go.uber.org/zap"
-	"go.uber.org/zap/zapcore"
 
 	"github.com/dedupegate/dedupegate/config"
 	"github.com/dedupegate/dedupegate/gateway"
@@ -37,7 +36,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	if *listen != "" {
 		cfg.Listen = *listen
 	}
-	log, err := newLogger(cfg.Log, stderr)
+	log, err := gateway.NewLogger(cfg.Log, stderr)
 	if err != nil {
 		fmt.Fprintln(stderr, err)
 		return exitUsage
@@ -115,25 +114,4 @@ func loadConfig(path string, stdout io.Writer) (*config.Config, error) {
 	cfg.Webhook.Auth.Secrets = []config.Secret{config.Secret(secret)}
 	fmt.Fprintf(stdout, "No webhook secret configured: generated one for this run in %s\n(send it as the %s header; set DEDUPEGATE_WEBHOOK_SECRET to choose your own)\n", f, cfg.Webhook.Auth.Name)
 	return cfg, nil
-}
-
-// newLogger builds the zap logger the config asks for.
-func newLogger(c config.Log, w io.Writer) (*zap.Logger, error) {
-	lvl, err := zapcore.ParseLevel(c.Level)
-	if err != nil {
-		return nil, fmt.Errorf("log.level: %w", err)
-	}
-	encCfg := zap.NewProductionEncoderConfig()
-	encCfg.EncodeTime = zapcore.ISO8601TimeEncoder
-	var enc zapcore.Encoder
-	if c.Format == "console" {
-		enc = zapcore.NewConsoleEncoder(encCfg)
-	} else {
-		enc = zapcore.NewJSONEncoder(encCfg)
-	}
-	// Buffered: a decision writes a few lines, and one write system call per line is a
-	// measurable share of a sub-millisecond request. Flushed every second and on Sync.
-	ws := &zapcore.BufferedWriteSyncer{WS: zapcore.AddSync(w), FlushInterval: time.Second}
-	// log.Sync at exit flushes it.
-	return zap.New(zapcore.NewCore(enc, ws, lvl)), nil
 }

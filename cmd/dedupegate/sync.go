@@ -76,7 +76,7 @@ func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "sync: index.backend is %q: sync loads the shared Redis index (an in-process index is loaded by serve itself)\n", cfg.Index.Backend)
 		return exitUsage
 	}
-	log, err := newLogger(cfg.Log, stderr)
+	log, err := gateway.NewLogger(cfg.Log, stderr)
 	if err != nil {
 		fmt.Fprintln(stderr, err)
 		return exitUsage

@@ -96,6 +96,9 @@ func found(t *testing.T, x indexsync.Index, set *rules.Set, email string) []matc
 	if err != nil {
 		t.Fatal(err)
 	}
+	for i, r := range res.Records {
+		res.Records[i] = r.Unpacked()
+	}
 	return res.Records
 }
 

@@ -104,6 +104,13 @@ func lookup(t *testing.T, x Index, q rules.Lookup) rules.LookupResult {
 	if err != nil {
 		t.Fatalf("Lookup %+v: %v", q, err)
 	}
+	// An index may hand attributes out packed (matcher.Record.Packed): read them as a map.
+	for i, r := range res.Records {
+		if r.Attrs != nil && r.Packed != "" {
+			t.Fatalf("record %s carries both a map and packed attributes", r.ID)
+		}
+		res.Records[i] = r.Unpacked()
+	}
 	return res
 }
 

@@ -1,0 +1,109 @@
+package matcher
+
+import (
+	"encoding/binary"
+	"slices"
+)
+
+// PackAttrs packs attributes into one string (uvarint(len(name)) ‖ name ‖ uvarint(len(value))
+// ‖ value, in name order): how in-process indexes keep a record's attributes, one pointer-free
+// string instead of a map for the garbage collector to trace, and how they hand candidates out
+// (Record.Packed) without building a map per candidate. UnpackAttrs reverses it.
+func PackAttrs(attrs map[string]string) string {
+	names := make([]string, 0, len(attrs))
+	size := 0
+	for k, v := range attrs {
+		names = append(names, k)
+		size += len(k) + len(v) + 4
+	}
+	slices.Sort(names)
+	b := make([]byte, 0, size)
+	for _, k := range names {
+		b = binary.AppendUvarint(b, uint64(len(k)))
+		b = append(b, k...)
+		v := attrs[k]
+		b = binary.AppendUvarint(b, uint64(len(v)))
+		b = append(b, v...)
+	}
+	return string(b)
+}
+
+// UnpackAttrs returns a new map of the attributes PackAttrs packed; the strings share the
+// packed string's memory. A damaged string yields the attributes before the damage.
+func UnpackAttrs(s string) map[string]string {
+	// Sized exactly: a map of up to 8 entries is one small group, far cheaper to make than the
+	// table a larger size hint asks for.
+	n := 0
+	for t := s; len(t) > 0; n++ {
+		if _, ok := nextPacked(&t); !ok {
+			break
+		}
+		if _, ok := nextPacked(&t); !ok {
+			break
+		}
+	}
+	out := make(map[string]string, n)
+	for range n {
+		k, _ := nextPacked(&s)
+		v, _ := nextPacked(&s)
+		out[k] = v
+	}
+	return out
+}
+
+// packedAttr returns the value of attribute name in packed attributes s.
+func packedAttr(s, name string) (string, bool) {
+	for len(s) > 0 {
+		k, ok := nextPacked(&s)
+		if !ok {
+			return "", false
+		}
+		v, ok := nextPacked(&s)
+		if !ok {
+			return "", false
+		}
+		if k == name {
+			return v, true
+		}
+		if k > name {
+			return "", false // names are in order
+		}
+	}
+	return "", false
+}
+
+// nextPacked reads one length-prefixed string off the front of *s.
+func nextPacked(s *string) (string, bool) {
+	t := *s
+	if len(t) > 0 && t[0] < 0x80 && int(t[0]) < len(t) {
+		v := t[1 : 1+t[0]] // a length below 128: one byte
+		*s = t[1+t[0]:]
+		return v, true
+	}
+	n, w := uvarint(t)
+	if w <= 0 || n > uint64(len(t)-w) {
+		*s = ""
+		return "", false
+	}
+	*s = t[w+int(n):]
+	return t[w : w+int(n)], true
+}
+
+// Attr returns the record's value of attribute name, from Attrs or, when Attrs is nil, from
+// Packed.
+func (r Record) Attr(name string) (string, bool) {
+	if r.Attrs == nil && r.Packed != "" {
+		return packedAttr(r.Packed, name)
+	}
+	v, ok := r.Attrs[name]
+	return v, ok
+}
+
+// Unpacked returns the record with its attributes in Attrs: r itself, or r with a new map of
+// its packed attributes (and Packed empty).
+func (r Record) Unpacked() Record {
+	if r.Attrs == nil && r.Packed != "" {
+		r.Attrs, r.Packed = UnpackAttrs(r.Packed), ""
+	}
+	return r
+}
