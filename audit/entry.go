@@ -16,6 +16,7 @@
 package audit
 
 import (
+	"slices"
 	"time"
 
 	"github.com/dedupegate/dedupegate/metrics"
@@ -87,11 +88,21 @@ type Match struct {
 
 // Rules returns the distinct rules of the entry's matches, in order.
 func (e Entry) Rules() []string {
+	if len(e.Matches) > 32 {
+		// Many matches: a set, rather than a search of what is kept so far for each.
+		var out []string
+		seen := map[string]bool{}
+		for _, m := range e.Matches {
+			if !seen[m.Rule] {
+				seen[m.Rule] = true
+				out = append(out, m.Rule)
+			}
+		}
+		return out
+	}
 	var out []string
-	seen := map[string]bool{}
 	for _, m := range e.Matches {
-		if !seen[m.Rule] {
-			seen[m.Rule] = true
+		if !slices.Contains(out, m.Rule) {
 			out = append(out, m.Rule)
 		}
 	}
@@ -137,18 +148,27 @@ func FromEvent(ev rules.Event, mask bool) (Entry, bool) {
 		Fallback: d.Fallback, Error: d.Error, Overridden: d.Overridden, OverrideError: d.OverrideError,
 		LatencyMS: float64(ev.Latency.Microseconds()) / 1000,
 	}
-	var mk *masker
+	if len(d.Matches) == 0 {
+		return e, true
+	}
+	e.Matches = make([]Match, 0, len(d.Matches))
+	var (
+		mk      *masker
+		reasons []string // the masked reasons of every match, in order
+	)
 	if mask {
 		mk = newMasker(req.Record, d.Matches)
+		defer mk.release()
+		reasons = mk.maskMatches(d.Matches)
 	}
 	for _, m := range d.Matches {
 		am := Match{Rule: m.Rule, Action: string(m.Action), Level: string(m.Level), Entity: m.Entity,
 			ID: m.ID, Score: m.Score, Reserved: m.Reserved}
 		if mk != nil {
-			am.Reasons = make([]string, 0, len(m.Reasons))
-			for _, r := range m.Reasons {
-				am.Reasons = append(am.Reasons, mk.mask(r))
-			}
+			// Capped, so that appending to one match's reasons cannot overwrite the next's.
+			n := len(m.Reasons)
+			am.Reasons = reasons[:n:n]
+			reasons = reasons[n:]
 		} else {
 			am.Name = m.Name
 			am.Reasons = append([]string(nil), m.Reasons...)

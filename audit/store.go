@@ -1,6 +1,7 @@
 package audit
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -96,7 +97,7 @@ func (r *Ring) Append(ctx context.Context, entries []Entry) error {
 			r.seq = 0
 			r.lastM = ms
 		}
-		e.ID = fmt.Sprintf("%d-%d", r.lastM, r.seq)
+		e.ID = ringID(r.lastM, r.seq)
 		r.buf[r.next] = e
 		r.next++
 		if r.next == len(r.buf) {
@@ -104,6 +105,12 @@ func (r *Ring) Append(ctx context.Context, entries []Entry) error {
 		}
 	}
 	return nil
+}
+
+// ringID is the ring's entry id, "<ms>-<seq>".
+func ringID(ms int64, seq uint64) string {
+	var b [48]byte
+	return string(strconv.AppendUint(append(strconv.AppendInt(b[:0], ms, 10), '-'), seq, 10))
 }
 
 // List implements Store.
@@ -184,14 +191,29 @@ func (s *RedisStore) Append(ctx context.Context, entries []Entry) error {
 	if err != nil {
 		return fmt.Errorf("audit: %w", err)
 	}
-	pipe := client.Pipeline()
-	for _, e := range entries {
+	// The entries' JSON (exactly json.Marshal's) goes into one buffer, rather than an
+	// allocation each; the commands take slices of it once it is complete.
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	ends := make([]int, len(entries))
+	for i, e := range entries {
 		e.ID = ""
-		b, err := json.Marshal(e)
-		if err != nil {
+		if err := enc.Encode(e); err != nil {
 			return fmt.Errorf("audit: encode entry: %w", err)
 		}
-		pipe.XAdd(ctx, &redis.XAddArgs{Stream: s.key, MaxLen: s.maxLen, Approx: true, Values: []any{entryField, b}})
+		buf.Truncate(buf.Len() - 1) // the newline Encode ends a value with
+		ends[i] = buf.Len()
+		if i == 0 && len(entries) > 1 {
+			// Room for the rest at about the first one's size, so that the buffer seldom grows.
+			buf.Grow(buf.Len() * (len(entries) - 1) * 5 / 4)
+		}
+	}
+	all := buf.Bytes()
+	pipe := client.Pipeline()
+	start := 0
+	for _, end := range ends {
+		pipe.XAdd(ctx, &redis.XAddArgs{Stream: s.key, MaxLen: s.maxLen, Approx: true, Values: []any{entryField, all[start:end:end]}})
+		start = end
 	}
 	if _, err := pipe.Exec(ctx); err != nil {
 		return fmt.Errorf("audit: XADD %d entries: %w", len(entries), err)

@@ -1,7 +1,9 @@
 package audit_test
 
 import (
+	"encoding/json"
 	"fmt"
+	"math"
 	"testing"
 	"time"
 
@@ -131,5 +133,49 @@ func TestRedisStreamPagesAndTrims(t *testing.T) {
 	got, err = s.List(t.Context(), time.Time{}, audit.Filter{Limit: 1})
 	if err != nil || len(got) != 1 || got[0].CorrelationID != "4999" {
 		t.Fatalf("with a foreign entry: %v %+v", err, got)
+	}
+}
+
+// TestRedisStreamHoldsMarshalledEntries: each stream entry holds exactly json.Marshal of the
+// entry (without its id), whatever its texts hold, and a batch that cannot be encoded writes
+// nothing.
+func TestRedisStreamHoldsMarshalledEntries(t *testing.T) {
+	c := redistest.Client(t, redistest.Standalone(t))
+	key := redistest.Prefix(t) + "audit"
+	s := audit.NewRedisStore(c, key, 1000)
+	t0 := time.Date(2026, 11, 27, 4, 5, 6, 789, time.UTC)
+	entries := []audit.Entry{
+		{ID: "ignored", Time: t0, Kind: audit.KindBlock, Outcome: "block", Table: "contact", LatencyMS: 1.25,
+			Matches: []audit.Match{{Rule: "r<1>", Action: "block", Level: "block", Entity: "contact", ID: "x", Score: 1e-7,
+				Reasons: []string{"first name ~ (nickname) & <b>", "\xff\u2028 é\t\"q\""}}}},
+		{Time: t0.Add(time.Second), Kind: audit.KindFallback, Outcome: "allow", Fallback: "fail-open", Error: "redis: i/o timeout"},
+		{Time: t0.Add(2 * time.Second), Kind: audit.KindAction, Note: "merge failed"},
+	}
+	if err := s.Append(t.Context(), entries); err != nil {
+		t.Fatal(err)
+	}
+	msgs, err := c.XRange(t.Context(), key, "-", "+").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(msgs) != len(entries) {
+		t.Fatalf("%d stream entries for %d entries", len(msgs), len(entries))
+	}
+	for i, e := range entries {
+		e.ID = ""
+		want, err := json.Marshal(e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := msgs[i].Values["e"]; got != string(want) {
+			t.Errorf("entry %d stored as %q, want %q", i, got, want)
+		}
+	}
+	bad := []audit.Entry{{Time: t0, Kind: audit.KindWarn}, {Time: t0, Kind: audit.KindWarn, LatencyMS: math.NaN()}}
+	if err := s.Append(t.Context(), bad); err == nil {
+		t.Fatal("a NaN latency was stored")
+	}
+	if n, _ := s.Len(t.Context()); n != int64(len(entries)) {
+		t.Fatalf("a failed batch wrote: %d entries", n)
 	}
 }

@@ -276,11 +276,12 @@ func (t *Trail) store1(batch []Entry) {
 
 // logFields are an entry's log fields: ids, rules and scores, never reason texts or names.
 func logFields(e Entry) []zap.Field {
-	fs := []zap.Field{
+	fs := make([]zap.Field, 0, 16) // room for every field below: one allocation
+	fs = append(fs,
 		zap.String("kind", string(e.Kind)), zap.String("outcome", e.Outcome), zap.String("table", e.Table),
 		zap.String("entry_point", e.EntryPoint), zap.String("user_id", e.UserID),
 		zap.String("correlation_id", e.CorrelationID), zap.Time("decided_at", e.Time),
-	}
+	)
 	if e.RecordID != "" {
 		fs = append(fs, zap.String("record_id", e.RecordID))
 	}
