@@ -229,7 +229,22 @@ const maxDepth = 32
 
 // DecodeContext parses a RemoteExecutionContext JSON body. A UTF-8 byte order mark is accepted.
 // Errors caused by the content wrap ErrMalformed.
+//
+// Well-formed bodies take the fast path (decodeContextFast, a walk over a pooled fastjson tree);
+// every body the fast path cannot vouch for, including every one that is not valid JSON, is
+// decoded by decodeContextStd, the encoding/json decoder that defines the behaviour. The two
+// agree on every input (TestDecodeContextMatchesReference, FuzzDecodeContextMatchesReference).
 func DecodeContext(body []byte) (*ExecutionContext, error) {
+	if c, ok, err := decodeContextFast(body); ok {
+		return c, err
+	}
+	return decodeContextStd(body)
+}
+
+// decodeContextStd is the reference decoder: encoding/json into map[string]any (UseNumber), then
+// a walk over the maps. DecodeContext falls back to it for bodies the fast path declines, and the
+// tests hold the fast path equal to it.
+func decodeContextStd(body []byte) (*ExecutionContext, error) {
 	body = bytes.TrimPrefix(body, []byte("\xef\xbb\xbf"))
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.UseNumber()
@@ -392,6 +407,12 @@ func decodeImages(raw map[string]any, key string, depth int) (map[string]*Entity
 	if err != nil {
 		return nil, err
 	}
+	return imagesFromParams(params, key)
+}
+
+// imagesFromParams keeps the entities of a decoded image collection (alias → value); a null image
+// is dropped and anything else is an error. Shared by both decoders so that they fail alike.
+func imagesFromParams(params map[string]any, key string) (map[string]*Entity, error) {
 	out := make(map[string]*Entity, len(params))
 	for alias, v := range params {
 		switch e := v.(type) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"hash/maphash"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -109,20 +110,21 @@ func (f *fileIndex) lookup(dst []matcher.Record, entity string, q rules.Lookup, 
 			n = perKey
 		}
 		for _, r := range rows[:n] {
-			if !seen.add(r) {
-				continue
-			}
-			rec := f.rows[int(r)/fileChunk][int(r)%fileChunk]
-			dst = append(dst, matcher.Record{Entity: entity, ID: rec.key, Packed: rec.attrs, Form: rec.form})
+			seen.add(r)
 		}
+	}
+	dst = slices.Grow(dst, len(seen.order))
+	for _, r := range seen.order {
+		rec := f.rows[int(r)/fileChunk][int(r)%fileChunk]
+		dst = append(dst, matcher.Record{Entity: entity, ID: rec.key, Packed: rec.attrs, Form: rec.form})
 	}
 	return dst
 }
 
-// rowSet is a set of row numbers: a slice while small (the usual lookup finds a handful), a map
-// past that (a huge block must not cost quadratic time).
+// rowSet is a set of row numbers that remembers their order: a linear search while small (the
+// usual lookup finds a handful), a map past that (a huge block must not cost quadratic time).
 type rowSet struct {
-	small []int32
+	order []int32
 	big   map[int32]struct{}
 }
 
@@ -133,17 +135,16 @@ func (s *rowSet) add(r int32) bool {
 			return false
 		}
 		s.big[r] = struct{}{}
+		s.order = append(s.order, r)
 		return true
 	}
-	for _, x := range s.small {
-		if x == r {
-			return false
-		}
+	if slices.Contains(s.order, r) {
+		return false
 	}
-	s.small = append(s.small, r)
-	if len(s.small) > 32 {
-		s.big = make(map[int32]struct{}, 2*len(s.small))
-		for _, x := range s.small {
+	s.order = append(s.order, r)
+	if len(s.order) > 32 {
+		s.big = make(map[int32]struct{}, 2*len(s.order))
+		for _, x := range s.order {
 			s.big[x] = struct{}{}
 		}
 	}
