@@ -3,6 +3,7 @@ package matcher
 import (
 	"hash/maphash"
 	"sync"
+	"sync/atomic"
 )
 
 // DefaultCandidateCache is the number of prepared candidates a rule keeps by default.
@@ -16,6 +17,27 @@ type candidateCache struct {
 	shards [16]cacheShard
 	per    int
 	seed   maphash.Seed
+	// seen admits candidates to the cache on their second coming: a slot per id hash holding
+	// a tag of the last id that hashed there.
+	seen [1 << 14]atomic.Uint32
+}
+
+// again reports whether rec was seen lately (its tag is in its slot), and marks it seen. A
+// collision only costs a cache entry's worth of preparation.
+func (c *candidateCache) again(rec Record) bool {
+	var h maphash.Hash
+	h.SetSeed(c.seed)
+	h.WriteString(rec.Entity)
+	h.WriteByte('/')
+	h.WriteString(rec.ID)
+	sum := h.Sum64()
+	slot := &c.seen[sum&uint64(len(c.seen)-1)]
+	tag := uint32(sum>>32) | 1
+	if slot.Load() == tag {
+		return true
+	}
+	slot.Store(tag)
+	return false
 }
 
 type cacheShard struct {

@@ -120,15 +120,26 @@ type CandidateScratch struct {
 // has this rule's section, the candidate is decoded into s (no normalisation, no allocation
 // once s has grown) and the result is valid until the next call with s; otherwise it is
 // PrepareCandidate(rec). The result must be treated as read-only.
+//
+// A candidate without a usable form is prepared into s as well the first time it comes (no
+// allocation for its values), and through the rule's candidate cache when it comes again
+// (see candidateCache.again): a candidate seen once in a million is not worth a cache entry.
 func (r *Rule) PrepareCandidateWith(s *CandidateScratch, rec Record) *Prepared {
-	if s != nil && rec.Form != "" {
+	if s == nil {
+		return r.PrepareCandidate(rec)
+	}
+	if rec.Form != "" {
 		if body, ok := r.section(rec.Form); ok {
 			if err := r.decodeInto(s, rec, body); err == nil {
 				return &s.p
 			}
 		}
 	}
-	return r.PrepareCandidate(rec)
+	if r.cache != nil && rec.ID != "" && r.cache.again(rec) {
+		return r.PrepareCandidate(rec)
+	}
+	r.prepareInto(&s.p, rec, true)
+	return &s.p
 }
 
 // PrepareChecked is Prepare for a record being checked that may carry its own form (a row

@@ -207,3 +207,29 @@ func TestPrepareCheckedFromForm(t *testing.T) {
 		t.Fatalf("a record carrying person 2's form scores %v against person 2, want %v (the form unread?)", got, want)
 	}
 }
+
+// TestCandidateWithoutFormAsPrepared: a candidate without a form (a Redis index's) scores as
+// PrepareCandidate's the first time (prepared into the scratch), the second (prepared and
+// cached) and the third time (from the cache), with the scratch reused in between.
+func TestCandidateWithoutFormAsPrepared(t *testing.T) {
+	rs := formRules(t)
+	pop := synth.People{Seed: 13}
+	var scratch matcher.CandidateScratch
+	for round := range 3 {
+		for i := range 200 {
+			cand := pop.Person(i)
+			packed := matcher.Record{Entity: cand.Entity, ID: cand.ID, Packed: matcher.PackAttrs(cand.Attrs)}
+			for _, r := range rs {
+				probe := pop.Duplicate(i, uint64(i))
+				probe.Entity = r.Spec().Entity
+				a := r.Prepare(probe)
+				want := r.Explain(a, r.PrepareCandidate(cand))
+				for _, c := range []matcher.Record{cand, packed} {
+					if got := r.Explain(a, r.PrepareCandidateWith(&scratch, c)); !reflect.DeepEqual(got, want) {
+						t.Fatalf("round %d, person %d, %s: with the scratch\n%+v\nprepared\n%+v", round, i, r.Spec().Name, got, want)
+					}
+				}
+			}
+		}
+	}
+}

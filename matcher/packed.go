@@ -3,6 +3,7 @@ package matcher
 import (
 	"encoding/binary"
 	"slices"
+	"strings"
 )
 
 // PackAttrs packs attributes into one string (uvarint(len(name)) ‖ name ‖ uvarint(len(value))
@@ -26,6 +27,44 @@ func PackAttrs(attrs map[string]string) string {
 		b = append(b, v...)
 	}
 	return string(b)
+}
+
+// Attr is one attribute's name and value.
+type Attr struct {
+	Name, Value string
+}
+
+// PackAttrList is PackAttrs for a list of attributes with distinct names, in any order (it
+// sorts attrs in place): how an index that reads attributes one by one packs them without
+// building a map first.
+func PackAttrList(attrs []Attr) string {
+	size := 0
+	for i := 1; i < len(attrs); i++ { // insertion sort: a record has a handful
+		for j := i; j > 0 && attrs[j].Name < attrs[j-1].Name; j-- {
+			attrs[j], attrs[j-1] = attrs[j-1], attrs[j]
+		}
+	}
+	for _, a := range attrs {
+		size += uvarintLen(len(a.Name)) + len(a.Name) + uvarintLen(len(a.Value)) + len(a.Value)
+	}
+	var b strings.Builder
+	b.Grow(size)
+	var tmp [binary.MaxVarintLen64]byte
+	for _, a := range attrs {
+		b.Write(binary.AppendUvarint(tmp[:0], uint64(len(a.Name))))
+		b.WriteString(a.Name)
+		b.Write(binary.AppendUvarint(tmp[:0], uint64(len(a.Value))))
+		b.WriteString(a.Value)
+	}
+	return b.String()
+}
+
+func uvarintLen(n int) int {
+	l := 1
+	for ; n >= 0x80; n >>= 7 {
+		l++
+	}
+	return l
 }
 
 // UnpackAttrs returns a new map of the attributes PackAttrs packed; the strings share the

@@ -21,6 +21,13 @@ func TestPackedAttrs(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			p := PackAttrs(tt.attrs)
+			var list []Attr
+			for k, v := range tt.attrs {
+				list = append(list, Attr{Name: k, Value: v})
+			}
+			if got := PackAttrList(list); got != p {
+				t.Fatalf("PackAttrList = %q, PackAttrs = %q", got, p)
+			}
 			if got := UnpackAttrs(p); !reflect.DeepEqual(got, tt.attrs) {
 				t.Fatalf("UnpackAttrs(PackAttrs(m)) = %v, want %v", got, tt.attrs)
 			}

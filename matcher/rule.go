@@ -326,7 +326,19 @@ func (r *Rule) PrepareCandidate(rec Record) *Prepared {
 }
 
 func (r *Rule) prepare(rec Record, cand bool) *Prepared {
-	p := &Prepared{Record: rec, vals: make([]value, len(r.fields))}
+	p := &Prepared{}
+	r.prepareInto(p, rec, cand)
+	return p
+}
+
+// prepareInto is prepare into p, reusing its storage.
+func (r *Rule) prepareInto(p *Prepared, rec Record, cand bool) {
+	if cap(p.vals) < len(r.fields) {
+		p.vals = make([]value, len(r.fields))
+	}
+	p.vals = p.vals[:len(r.fields)]
+	clear(p.vals)
+	p.Record = rec
 	region := r.region
 	if r.spec.CountryAttr != "" {
 		if c, _ := rec.Attr(r.spec.CountryAttr); c != "" {
@@ -345,7 +357,6 @@ func (r *Rule) prepare(rec Record, cand bool) *Prepared {
 			p.vals[i] = f.prepareValue(r.lex, raw, region)
 		}
 	}
-	return p
 }
 
 // Score compares the checked record a with candidate b. Both must come from this rule's

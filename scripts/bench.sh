@@ -56,6 +56,7 @@ rport=$(port)
 "$redis_server" --port "$rport" --bind 127.0.0.1 --protected-mode yes --save "" --appendonly no \
 	--dir "$work" --logfile "$work/redis.log" --daemonize no &
 pids+=($!)
+redis_pid=$!
 for _ in $(seq 1 100); do
 	if (exec 3<>"/dev/tcp/127.0.0.1/$rport") 2>/dev/null; then break; fi
 	sleep 0.05
@@ -90,6 +91,7 @@ fi
 if [ -n "${BENCH_GOGC:-}" ]; then echo "gateway: GOGC=$BENCH_GOGC"; fi
 ${BENCH_GOGC:+env GOGC=$BENCH_GOGC} "$bench" serve --config "$work/gateway.yaml" --pprof "127.0.0.1:$pport" >"$work/gateway.out" 2>"$work/gateway.log" &
 pids+=($!)
+gateway_pid=$!
 "$bench" noop --listen "127.0.0.1:$nport" >"$work/noop.out" 2>&1 &
 pids+=($!)
 wait_http "http://127.0.0.1:$gport/healthz"
@@ -97,7 +99,7 @@ wait_http "http://127.0.0.1:$gport/readyz"
 
 "$bench" run --gateway "http://127.0.0.1:$gport" --noop "http://127.0.0.1:$nport" --secret "$secret" \
 	--redis "127.0.0.1:$rport" --n "$records" --rate "$rate" --conns "$conns" --fixed "$fixed" --peak "$peak" --dup "$dup" \
-	--profile-url "http://127.0.0.1:$pport" --profile-out "$work/cpu.pprof"
+	--profile-url "http://127.0.0.1:$pport" --profile-out "$work/cpu.pprof" --gateway-pid "$gateway_pid" --redis-pid "$redis_pid"
 
 if [ -s "$work/cpu.pprof" ]; then
 	echo

@@ -309,6 +309,8 @@ func runDrive(ctx context.Context, args []string, stdout io.Writer) error {
 	warmup := fs.Duration("warmup", 3*time.Second, "warm-up before measuring")
 	profURL := fs.String("profile-url", "", "gateway pprof base URL: take a CPU profile during the peak phase")
 	profOut := fs.String("profile-out", "cpu.pprof", "where to write that profile")
+	gwPID := fs.Int("gateway-pid", 0, "the gateway's process id: report its CPU time per decision (Linux)")
+	redisPID := fs.Int("redis-pid", 0, "redis-server's process id: report its CPU time per decision (Linux)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -362,7 +364,9 @@ func runDrive(ctx context.Context, args []string, stdout io.Writer) error {
 	if rc != nil {
 		cmdBefore = redisCommands(ctx, rc)
 	}
+	gwCPU0, redisCPU0 := procCPU(*gwPID), procCPU(*redisPID)
 	gwFixed := d.fixedRate(ctx, gwHook, *rate, *fixed)
+	gwCPU1, redisCPU1 := procCPU(*gwPID), procCPU(*redisPID)
 	after, err := scrape(ctx, d.client, *gw, metricNames...)
 	if err != nil {
 		return err
@@ -396,7 +400,9 @@ func runDrive(ctx context.Context, args []string, stdout io.Writer) error {
 		}()
 		time.Sleep(200 * time.Millisecond)
 	}
+	gwCPU2, redisCPU2 := procCPU(*gwPID), procCPU(*redisPID)
 	gwPeak := d.closedLoop(ctx, gwHook, *conns, *peak)
+	gwCPU3, redisCPU3 := procCPU(*gwPID), procCPU(*redisPID)
 	profWG.Wait()
 	noopFixed := d.fixedRate(ctx, noopHook, *rate, *fixed/2)
 	noopPeak := d.closedLoop(ctx, noopHook, *conns, *peak)
@@ -430,6 +436,17 @@ func runDrive(ctx context.Context, args []string, stdout io.Writer) error {
 			fmt.Fprintf(stdout, "Redis commands processed per decision (INFO total_commands_processed, all clients): %.1f\n", (cmdAfter-cmdBefore)/decisions)
 		}
 	}
+	if *gwPID > 0 && *redisPID > 0 {
+		per := func(d time.Duration, n int) string {
+			if n == 0 || d < 0 {
+				return "?"
+			}
+			return strconv.FormatFloat(float64(d.Microseconds())/float64(n), 'f', 0, 64)
+		}
+		fmt.Fprintf(stdout, "CPU time per decision, fixed rate: gateway %s µs, redis-server %s µs; peak: gateway %s µs, redis-server %s µs (the peak phase includes its CPU profile)\n",
+			per(gwCPU1-gwCPU0, len(gwFixed.results)), per(redisCPU1-redisCPU0, len(gwFixed.results)),
+			per(gwCPU3-gwCPU2, len(gwPeak.results)), per(redisCPU3-redisCPU2, len(gwPeak.results)))
+	}
 	gs, ns := rows[1].s, rows[3].s
 	ratio := 0.0
 	if ns.rps > 0 {
@@ -454,4 +471,29 @@ func runDrive(ctx context.Context, args []string, stdout io.Writer) error {
 		}
 	}
 	return nil
+}
+
+// procCPU returns the user and system CPU time process pid has used (Linux /proc; 0 when pid
+// is 0 or unreadable).
+func procCPU(pid int) time.Duration {
+	if pid <= 0 {
+		return 0
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// The command name (field 2) may hold spaces: count fields after its closing parenthesis.
+	s := string(b)
+	if i := strings.LastIndexByte(s, ')'); i >= 0 {
+		s = s[i+1:]
+	}
+	f := strings.Fields(s)
+	if len(f) < 13 {
+		return 0
+	}
+	ut, _ := strconv.ParseInt(f[11], 10, 64) // field 14: utime, in clock ticks
+	st, _ := strconv.ParseInt(f[12], 10, 64) // field 15: stime
+	const ticks = 100                        // USER_HZ on Linux
+	return time.Duration(ut+st) * time.Second / ticks
 }

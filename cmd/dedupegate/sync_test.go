@@ -102,6 +102,9 @@ func (e *syncEnv) findEmail(t *testing.T, email string) []matcher.Record {
 	if err != nil {
 		t.Fatal(err)
 	}
+	for i, r := range res.Records {
+		res.Records[i] = r.Unpacked() // the index hands attributes out packed
+	}
 	return res.Records
 }
 

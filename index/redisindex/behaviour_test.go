@@ -282,7 +282,7 @@ func TestLayoutIsKeptWithTheIndex(t *testing.T) {
 		t.Fatalf("second instance uses %d buckets, want the stored 32", b.Buckets())
 	}
 	res, err := b.Lookup(t.Context(), rules.Lookup{Keys: contactKeys(1)[:1]})
-	if err != nil || len(res.Records) != 1 || res.Records[0].Attrs["firstname"] != "Ann" {
+	if err != nil || len(res.Records) != 1 || res.Records[0].Unpacked().Attrs["firstname"] != "Ann" {
 		t.Fatalf("second instance lookup: %+v %v", res.Records, err)
 	}
 	// A table and attribute first seen by b are readable by a (codes reloaded on demand).
@@ -291,7 +291,7 @@ func TestLayoutIsKeptWithTheIndex(t *testing.T) {
 		t.Fatal(err)
 	}
 	res, err = a.Lookup(t.Context(), rules.Lookup{Keys: []string{"lead|k"}})
-	if err != nil || len(res.Records) != 1 || res.Records[0].Entity != "lead" || res.Records[0].Attrs["companyname"] != "Contoso" {
+	if err != nil || len(res.Records) != 1 || res.Records[0].Entity != "lead" || res.Records[0].Unpacked().Attrs["companyname"] != "Contoso" {
 		t.Fatalf("first instance reading the second's new table: %+v %v", res.Records, err)
 	}
 	if err := a.Delete(t.Context(), "lead", guid(9)); err != nil {
@@ -480,7 +480,7 @@ func TestDataLossUnderARunningInstance(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(res.Records) != 1 || res.Records[0].Entity != "account" || res.Records[0].Attrs["address1_city"] != "Leeds" {
+	if len(res.Records) != 1 || res.Records[0].Entity != "account" || res.Records[0].Unpacked().Attrs["address1_city"] != "Leeds" {
 		t.Fatalf("A read B's record as %+v", res.Records)
 	}
 	// A writes with the current codes too.
@@ -488,7 +488,7 @@ func TestDataLossUnderARunningInstance(t *testing.T) {
 		t.Fatal(err)
 	}
 	res, err = b.Lookup(t.Context(), rules.Lookup{Keys: []string{"k1"}})
-	if err != nil || len(res.Records) != 1 || res.Records[0].Entity != "contact" || res.Records[0].Attrs["firstname"] != "Ann" {
+	if err != nil || len(res.Records) != 1 || res.Records[0].Entity != "contact" || res.Records[0].Unpacked().Attrs["firstname"] != "Ann" {
 		t.Fatalf("B read A's record as %+v (%v)", res.Records, err)
 	}
 }

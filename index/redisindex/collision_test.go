@@ -83,7 +83,7 @@ func TestCollidingRecordsStayApart(t *testing.T) {
 		}
 		var out []string
 		for _, r := range res.Records {
-			out = append(out, r.Attrs["n"])
+			out = append(out, r.Unpacked().Attrs["n"])
 		}
 		slices.Sort(out)
 		return out
@@ -131,7 +131,7 @@ func TestEntryEncodingRoundTrip(t *testing.T) {
 		{ref: encodeRef(127, "raw-id"), kids: nil},
 		{ref: encodeRef(1, "x")},
 	}
-	got, err := decodeEntries(encodeEntries(es))
+	got, err := decodeEntries(string(encodeEntries(es)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -164,12 +164,12 @@ func FuzzDecodeEntries(f *testing.F) {
 	f.Add([]byte{valueVersion, 3, 0x81, 1, 'a'})
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, b []byte) {
-		es, err := decodeEntries(b)
+		es, err := decodeEntries(string(b))
 		if err != nil {
 			return
 		}
 		// Whatever decodes re-encodes to something that decodes to the same entries.
-		again, err := decodeEntries(encodeEntries(es))
+		again, err := decodeEntries(string(encodeEntries(es)))
 		if err != nil || len(again) != len(es) {
 			t.Fatalf("re-decode: %v (%d vs %d entries)", err, len(again), len(es))
 		}

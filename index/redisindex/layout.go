@@ -285,15 +285,15 @@ func appendEntry(b []byte, e *entry) []byte {
 
 var errCorrupt = errors.New("corrupt index entry")
 
-// decodeEntries reads a record slot's value.
-func decodeEntries(v []byte) ([]entry, error) {
+// decodeEntries reads a record slot's value. The entries' strings share v's memory.
+func decodeEntries(v string) ([]entry, error) {
 	if len(v) == 0 || v[0] != valueVersion {
 		return nil, fmt.Errorf("%w: unknown version", errCorrupt)
 	}
 	v = v[1:]
 	var out []entry
 	for len(v) > 0 {
-		l, n := binary.Uvarint(v)
+		l, n := uvarint(v)
 		if n <= 0 || l > uint64(len(v)-n) {
 			return nil, fmt.Errorf("%w: entry length", errCorrupt)
 		}
@@ -307,10 +307,28 @@ func decodeEntries(v []byte) ([]entry, error) {
 	return out, nil
 }
 
-func decodeEntry(b []byte) (entry, error) {
+// uvarint is binary.Uvarint for a string.
+func uvarint(s string) (uint64, int) {
+	var x uint64
+	var shift uint
+	for i := 0; i < len(s) && i < binary.MaxVarintLen64; i++ {
+		c := s[i]
+		if c < 0x80 {
+			if i == binary.MaxVarintLen64-1 && c > 1 {
+				return 0, -(i + 1) // overflow
+			}
+			return x | uint64(c)<<shift, i + 1
+		}
+		x |= uint64(c&0x7f) << shift
+		shift += 7
+	}
+	return 0, 0
+}
+
+func decodeEntry(b string) (entry, error) {
 	var e entry
 	next := func() (uint64, bool) {
-		v, n := binary.Uvarint(b)
+		v, n := uvarint(b)
 		if n <= 0 {
 			return 0, false
 		}
@@ -327,13 +345,13 @@ func decodeEntry(b []byte) (entry, error) {
 		if !ok || l == 0 || l > uint64(len(b)) {
 			return e, fmt.Errorf("%w: id", errCorrupt)
 		}
-		e.ref = string([]byte{c}) + string(b[:l])
+		e.ref = string([]byte{c}) + b[:l]
 		b = b[l:]
 	} else {
 		if len(b) < 17 {
 			return e, fmt.Errorf("%w: GUID", errCorrupt)
 		}
-		e.ref = string(b[:17])
+		e.ref = b[:17]
 		b = b[17:]
 	}
 	na, ok := next()
@@ -347,7 +365,7 @@ func decodeEntry(b []byte) (entry, error) {
 		if !ok1 || !ok2 || l > uint64(len(b)) {
 			return e, fmt.Errorf("%w: attribute %d", errCorrupt, i)
 		}
-		e.attrs = append(e.attrs, codedAttr{code: code, value: string(b[:l])})
+		e.attrs = append(e.attrs, codedAttr{code: code, value: b[:l]})
 		b = b[l:]
 	}
 	nk, ok := next()

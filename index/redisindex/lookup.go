@@ -185,7 +185,7 @@ func (x *Index) lookup(ctx context.Context, st *state, q rules.Lookup) (rules.Lo
 	}
 	slots := make([][]entry, len(rids))
 	for i, g := range gets {
-		v, err := g.Bytes()
+		v, err := g.Result()
 		if errors.Is(err, redis.Nil) {
 			x.dangling.Add(1)
 			continue
@@ -248,13 +248,19 @@ func (x *Index) decode(ctx context.Context, st *state, e *entry) (matcher.Record
 	if err != nil {
 		return matcher.Record{}, err
 	}
-	rec := matcher.Record{Entity: entity, ID: id, Attrs: make(map[string]string, len(e.attrs))}
+	// The attributes packed (matcher.Record.Packed): one string, no map per candidate.
+	var buf [24]matcher.Attr
+	attrs := buf[:0]
 	for _, a := range e.attrs {
 		name, err := x.nameOf(ctx, st, kindAttr, a.code)
 		if err != nil {
 			return matcher.Record{}, err
 		}
-		rec.Attrs[name] = a.value
+		attrs = append(attrs, matcher.Attr{Name: name, Value: a.value})
+	}
+	rec := matcher.Record{Entity: entity, ID: id, Packed: matcher.PackAttrList(attrs)}
+	if rec.Packed == "" {
+		rec.Attrs = map[string]string{}
 	}
 	return rec, nil
 }

@@ -266,7 +266,7 @@ const maxBigKnown = 1 << 20
 // slotEntries decodes a slot read; an unreadable slot is dropped (its records are refiled by
 // the next sync) rather than blocking every write to it.
 func (x *Index) slotEntries(get *redis.StringCmd) []entry {
-	v, err := get.Bytes()
+	v, err := get.Result()
 	if err != nil {
 		return nil
 	}
@@ -355,7 +355,7 @@ func (x *Index) delete(ctx context.Context, st *state, entity, id string) error 
 	if err := x.checkEpoch(st, epoch); err != nil {
 		return err
 	}
-	v, err := get.Bytes()
+	v, err := get.Result()
 	if errors.Is(err, redis.Nil) {
 		return nil
 	}
@@ -455,7 +455,7 @@ func (x *Index) IDs(ctx context.Context, entity string, fn func(ids []string) er
 		var ids []string
 		for _, c := range cmds {
 			for _, v := range c.Val() {
-				es, err := decodeEntries([]byte(v))
+				es, err := decodeEntries(v)
 				if err != nil {
 					continue
 				}
