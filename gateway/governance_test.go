@@ -32,6 +32,12 @@ const govAPIKey = "governance-test-api-key-0123456789"
 // on, the shipped rules, and Robert Smith (as in webhook/testdata/create-duplicate.json) indexed.
 func governanceGateway(t *testing.T, extra string) (*gateway.Gateway, string) {
 	t.Helper()
+	return loggedGateway(t, extra, zap.NewNop())
+}
+
+// loggedGateway is governanceGateway logging to log.
+func loggedGateway(t *testing.T, extra string, log *zap.Logger) (*gateway.Gateway, string) {
+	t.Helper()
 	yaml := fmt.Sprintf("webhook:\n  auth:\n    secrets: [%s]\ncheck_api:\n  enabled: true\n  api_keys: [%s]\n", testSecret, govAPIKey) + extra
 	cfg, err := config.Parse([]byte(yaml), "test.yaml", func(string) string { return "" })
 	if err != nil {
@@ -47,7 +53,7 @@ func governanceGateway(t *testing.T, extra string) (*gateway.Gateway, string) {
 	if err := index.File(t.Context(), idx, set, robert); err != nil {
 		t.Fatal(err)
 	}
-	g, err := gateway.New(t.Context(), cfg, zap.NewNop(), gateway.WithRules(set), gateway.WithIndex(idx))
+	g, err := gateway.New(t.Context(), cfg, log, gateway.WithRules(set), gateway.WithIndex(idx))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -42,18 +42,23 @@ func requestLogger(log *zap.Logger) echo.MiddlewareFunc {
 			start := time.Now()
 			req := c.Request()
 			rid := c.Response().Header().Get(echo.HeaderXRequestID)
-			l := log.With(zap.String("request_id", rid))
+			ids := []zap.Field{zap.String("request_id", rid)}
 			if cid := req.Header.Get("x-ms-correlation-request-id"); cid != "" {
-				l = l.With(zap.String("correlation_id", cid))
+				ids = append(ids, zap.String("correlation_id", cid))
 			}
-			c.SetRequest(req.WithContext(webhook.WithLogger(req.Context(), l)))
+			// The request's logger is built only if a handler logs through it (most do not:
+			// a decision goes on the access line).
+			l := log.WithLazy(ids...)
+			ctx, line := webhook.WithAccessLine(webhook.WithLogger(req.Context(), l))
+			c.SetRequest(req.WithContext(ctx))
 			err := next(c)
 			if err != nil {
 				c.Error(err)
 			}
-			l.Info("http", zap.String("method", req.Method), zap.String("path", req.URL.Path),
+			fields := append(ids, zap.String("method", req.Method), zap.String("path", req.URL.Path),
 				zap.Int("status", c.Response().Status), zap.Duration("latency", time.Since(start)),
 				zap.Int64("bytes_in", req.ContentLength))
+			log.Info("http", append(fields, line.Fields()...)...)
 			return nil
 		}
 	}

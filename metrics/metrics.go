@@ -40,6 +40,10 @@ const Namespace = "dedupegate"
 // (where a healthy decision sits), coarse up to the 1.5 s default deadline and beyond.
 var LatencyBuckets = []float64{.0005, .001, .002, .003, .005, .0075, .01, .025, .05, .1, .25, .5, 1, 1.5, 2.5, 5}
 
+// CandidateBuckets are the candidates-per-decision histogram's buckets: from "nothing like
+// it" to the engine's default MaxCandidates (500).
+var CandidateBuckets = []float64{0, 1, 2, 5, 10, 20, 50, 100, 200, 500}
+
 // CallBuckets are the Redis and Dataverse call latency buckets, in seconds.
 var CallBuckets = []float64{.0001, .00025, .0005, .001, .002, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}
 
@@ -52,6 +56,7 @@ type Metrics struct {
 	decisions         *prometheus.CounterVec
 	ruleMatches       *prometheus.CounterVec
 	latency           *prometheus.HistogramVec
+	candidates        *prometheus.HistogramVec
 	fallbacks         *prometheus.CounterVec
 	overrides         *prometheus.CounterVec
 	overrideRefusals  *prometheus.CounterVec
@@ -114,6 +119,11 @@ func New() *Metrics {
 		Help:    "Time the engine took to decide, by table.",
 		Buckets: LatencyBuckets,
 	}, []string{"table"})
+	m.candidates = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Namespace: Namespace, Name: "candidates_per_decision",
+		Help:    "Records the index returned to score for one decision (its block size), by table: what a decision costs, and how broad the rules' blocking keys are.",
+		Buckets: CandidateBuckets,
+	}, []string{"table"})
 	m.fallbacks = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: Namespace, Name: "fallbacks_total",
 		Help: "Decisions made by the failure policy because the engine could not decide, by table and policy (fail-open, fail-closed).",
@@ -164,7 +174,7 @@ func New() *Metrics {
 		Namespace: Namespace, Name: "audit_write_errors_total",
 		Help: "Audit entries lost because the audit store kept failing.",
 	})
-	m.own = []prometheus.Collector{m.decisions, m.ruleMatches, m.latency, m.fallbacks, m.overrides,
+	m.own = []prometheus.Collector{m.decisions, m.ruleMatches, m.latency, m.candidates, m.fallbacks, m.overrides,
 		m.overrideRefusals, m.reservationClash, m.redisCalls, m.redisErrors, m.redisPipelineCmds, m.httpCalls,
 		m.httpErrors, m.AuditEntries, m.AuditDropped, m.AuditWriteErrors}
 	for _, c := range m.own {
@@ -190,6 +200,9 @@ func (m *Metrics) Observe(_ context.Context, ev rules.Event) {
 	m.latency.WithLabelValues(table).Observe(ev.Latency.Seconds())
 	if d.Fallback != "" {
 		m.fallbacks.WithLabelValues(table, d.Fallback).Inc()
+	} else {
+		// A fallback scored nothing: its zero would only blur the block sizes.
+		m.candidates.WithLabelValues(table).Observe(float64(d.Candidates))
 	}
 	for _, mt := range d.Matches {
 		m.ruleMatches.WithLabelValues(table, mt.Rule, string(mt.Level), string(mt.Action), ep).Inc()

@@ -93,6 +93,27 @@ dedupegate_reservations_held 1
 	if got := histogramCount(t, m, "dedupegate_decision_duration_seconds"); got != 2 {
 		t.Fatalf("latency observations: want 2, got %d", got)
 	}
+	// Block sizes: the duplicate met Robert, the unique save met nobody.
+	want = `
+# HELP dedupegate_candidates_per_decision Records the index returned to score for one decision (its block size), by table: what a decision costs, and how broad the rules' blocking keys are.
+# TYPE dedupegate_candidates_per_decision histogram
+dedupegate_candidates_per_decision_bucket{table="contact",le="0"} 1
+dedupegate_candidates_per_decision_bucket{table="contact",le="1"} 2
+dedupegate_candidates_per_decision_bucket{table="contact",le="2"} 2
+dedupegate_candidates_per_decision_bucket{table="contact",le="5"} 2
+dedupegate_candidates_per_decision_bucket{table="contact",le="10"} 2
+dedupegate_candidates_per_decision_bucket{table="contact",le="20"} 2
+dedupegate_candidates_per_decision_bucket{table="contact",le="50"} 2
+dedupegate_candidates_per_decision_bucket{table="contact",le="100"} 2
+dedupegate_candidates_per_decision_bucket{table="contact",le="200"} 2
+dedupegate_candidates_per_decision_bucket{table="contact",le="500"} 2
+dedupegate_candidates_per_decision_bucket{table="contact",le="+Inf"} 2
+dedupegate_candidates_per_decision_sum{table="contact"} 1
+dedupegate_candidates_per_decision_count{table="contact"} 2
+`
+	if err := testutil.GatherAndCompare(m.Registry, strings.NewReader(want), "dedupegate_candidates_per_decision"); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func histogramCount(t *testing.T, m *metrics.Metrics, name string) uint64 {

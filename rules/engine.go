@@ -72,6 +72,9 @@ type Decision struct {
 	// OverrideError says why a presented token was refused.
 	Overridden    bool   `json:"overridden,omitempty"`
 	OverrideError string `json:"override_error,omitempty"`
+	// Candidates is how many records the index returned to score (after MaxCandidates): the
+	// block size, which drives the decision's cost. Not part of any answer.
+	Candidates int `json:"-"`
 }
 
 // Reasons renders the decision's matches as "[rule] reason; reason" lines, best first.
@@ -425,7 +428,7 @@ func (e *Engine) Evaluate(ctx context.Context, req Request) (Decision, error) {
 		matches = matches[:e.cfg.MaxMatches]
 	}
 
-	d := Decision{Outcome: OutcomeAllow, Matches: matches}
+	d := Decision{Outcome: OutcomeAllow, Matches: matches, Candidates: len(res.Records)}
 	for _, m := range matches {
 		d.Outcome = maxOutcome(d.Outcome, outcomeOf(m))
 	}

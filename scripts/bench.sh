@@ -15,8 +15,13 @@
 #
 # Environment: BENCH_RECORDS, BENCH_RATE, BENCH_CONNS, BENCH_FIXED (20s), BENCH_PEAK (15s),
 # BENCH_DUP (0.3), BENCH_PER_KEY_LIMIT (the gateway's decision.per_key_limit, default 200: a
-# diagnostic knob, it trades recall for speed), BENCH_GOGC (the gateway's GOGC; unset: serve's own choice, 400 with a Redis index),
-# BENCH_KEEP=1 keeps the work folder (logs, profile).
+# diagnostic knob, it trades recall for speed), BENCH_GOGC (the gateway's GOGC; unset: serve's
+# own choice, 400 with a Redis index), BENCH_GOMAXPROCS, BENCH_GOMEMLIMIT, BENCH_GODEBUG (the
+# gateway's other runtime settings), BENCH_TIMELINE=FILE (every fixed-rate request: due time,
+# latency, outcome), BENCH_KEEP=1 keeps the work folder (logs, profile), BENCH_RDB=FILE reuses
+# an index snapshot: when FILE exists Redis starts from it instead of indexing (it must hold
+# BENCH_RECORDS contacts, made by this script), otherwise the fresh index is saved there (for
+# quicker A/B runs).
 # Needs go and redis-server (apt-get install -y redis-server). Everything stays on 127.0.0.1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -53,8 +58,13 @@ wait_http() { # url
 }
 
 rport=$(port)
+snapshot=no
+if [ -n "${BENCH_RDB:-}" ] && [ -s "$BENCH_RDB" ]; then
+	cp "$BENCH_RDB" "$work/dump.rdb"
+	snapshot=yes
+fi
 "$redis_server" --port "$rport" --bind 127.0.0.1 --protected-mode yes --save "" --appendonly no \
-	--dir "$work" --logfile "$work/redis.log" --daemonize no &
+	--dir "$work" --dbfilename dump.rdb --logfile "$work/redis.log" --daemonize no &
 pids+=($!)
 redis_pid=$!
 for _ in $(seq 1 100); do
@@ -64,7 +74,15 @@ done
 
 echo "== dedupegate load benchmark: $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')), $(go version | cut -d' ' -f3), $("$redis_server" --version | cut -d' ' -f3)"
 echo "machine load before: $(cut -d' ' -f1-3 /proc/loadavg) (1/5/15-minute load average; above ~2 other work shares these 2 cores)"
-"$bench" load --redis "127.0.0.1:$rport" --n "$records"
+if [ "$snapshot" = yes ]; then
+	until [ "$(redis-cli -p "$rport" ping 2>/dev/null)" = PONG ]; do sleep 0.2; done
+	echo "index: started from the snapshot $BENCH_RDB ($(redis-cli -p "$rport" dbsize) keys)"
+else
+	"$bench" load --redis "127.0.0.1:$rport" --n "$records"
+	if [ -n "${BENCH_RDB:-}" ]; then
+		redis-cli -p "$rport" save >/dev/null && cp "$work/dump.rdb" "$BENCH_RDB" && echo "index: snapshot saved to $BENCH_RDB"
+	fi
+fi
 
 secret=$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
 gport=$(port)
@@ -88,8 +106,12 @@ if [ -n "${BENCH_PER_KEY_LIMIT:-}" ]; then
 	printf 'decision:\n  per_key_limit: %s\n' "$BENCH_PER_KEY_LIMIT" >>"$work/gateway.yaml"
 	echo "gateway: decision.per_key_limit $BENCH_PER_KEY_LIMIT (default 200)"
 fi
-if [ -n "${BENCH_GOGC:-}" ]; then echo "gateway: GOGC=$BENCH_GOGC"; fi
-${BENCH_GOGC:+env GOGC=$BENCH_GOGC} "$bench" serve --config "$work/gateway.yaml" --pprof "127.0.0.1:$pport" >"$work/gateway.out" 2>"$work/gateway.log" &
+genv=()
+if [ -n "${BENCH_GOGC:-}" ]; then echo "gateway: GOGC=$BENCH_GOGC"; genv+=("GOGC=$BENCH_GOGC"); fi
+if [ -n "${BENCH_GOMEMLIMIT:-}" ]; then echo "gateway: GOMEMLIMIT=$BENCH_GOMEMLIMIT"; genv+=("GOMEMLIMIT=$BENCH_GOMEMLIMIT"); fi
+if [ -n "${BENCH_GODEBUG:-}" ]; then echo "gateway: GODEBUG=$BENCH_GODEBUG"; genv+=("GODEBUG=$BENCH_GODEBUG"); fi
+if [ -n "${BENCH_GOMAXPROCS:-}" ]; then echo "gateway: GOMAXPROCS=$BENCH_GOMAXPROCS"; genv+=("GOMAXPROCS=$BENCH_GOMAXPROCS"); fi
+env "${genv[@]}" "$bench" serve --config "$work/gateway.yaml" --pprof "127.0.0.1:$pport" >"$work/gateway.out" 2>"$work/gateway.log" &
 pids+=($!)
 gateway_pid=$!
 "$bench" noop --listen "127.0.0.1:$nport" >"$work/noop.out" 2>&1 &
@@ -99,7 +121,8 @@ wait_http "http://127.0.0.1:$gport/readyz"
 
 "$bench" run --gateway "http://127.0.0.1:$gport" --noop "http://127.0.0.1:$nport" --secret "$secret" \
 	--redis "127.0.0.1:$rport" --n "$records" --rate "$rate" --conns "$conns" --fixed "$fixed" --peak "$peak" --dup "$dup" \
-	--profile-url "http://127.0.0.1:$pport" --profile-out "$work/cpu.pprof" --gateway-pid "$gateway_pid" --redis-pid "$redis_pid"
+	--profile-url "http://127.0.0.1:$pport" --profile-out "$work/cpu.pprof" --gateway-pid "$gateway_pid" --redis-pid "$redis_pid" \
+	${BENCH_TIMELINE:+--timeline "$BENCH_TIMELINE"}
 
 if [ -s "$work/cpu.pprof" ]; then
 	echo

@@ -229,7 +229,9 @@ func (h *Handler) decide(ctx context.Context, c echo.Context, ec *dataverse.Exec
 	if d.Overridden {
 		fields = append(fields, zap.Bool("overridden", true))
 	}
-	log.Info("decision", fields...)
+	if !AddAccessFields(ctx, fields...) {
+		log.Info("decision", fields...)
+	}
 	status := http.StatusOK
 	if d.Outcome == rules.OutcomeBlock {
 		// 409 Conflict: a 4xx that Dataverse does not retry (it retries 502/503/504 once).

@@ -285,8 +285,19 @@ func appendEntry(b []byte, e *entry) []byte {
 
 var errCorrupt = errors.New("corrupt index entry")
 
+// entryArena backs the attribute and key-id slices of the entries one lookup decodes, so that
+// a lookup allocates a few arrays instead of two small slices per entry. Each entry's slices
+// are capped at their length: appending to one (as writers do) never overwrites a neighbour.
+type entryArena struct {
+	attrs []codedAttr
+	kids  []uint64
+}
+
 // decodeEntries reads a record slot's value. The entries' strings share v's memory.
-func decodeEntries(v string) ([]entry, error) {
+func decodeEntries(v string) ([]entry, error) { return decodeEntriesIn(v, nil) }
+
+// decodeEntriesIn is decodeEntries with the entries' slices taken from ar (nil: allocated).
+func decodeEntriesIn(v string, ar *entryArena) ([]entry, error) {
 	if len(v) == 0 || v[0] != valueVersion {
 		return nil, fmt.Errorf("%w: unknown version", errCorrupt)
 	}
@@ -297,7 +308,7 @@ func decodeEntries(v string) ([]entry, error) {
 		if n <= 0 || l > uint64(len(v)-n) {
 			return nil, fmt.Errorf("%w: entry length", errCorrupt)
 		}
-		e, err := decodeEntry(v[n : n+int(l)])
+		e, err := decodeEntry(v[n:n+int(l)], ar)
 		if err != nil {
 			return nil, err
 		}
@@ -325,7 +336,7 @@ func uvarint(s string) (uint64, int) {
 	return 0, 0
 }
 
-func decodeEntry(b string) (entry, error) {
+func decodeEntry(b string, ar *entryArena) (entry, error) {
 	var e entry
 	next := func() (uint64, bool) {
 		v, n := uvarint(b)
@@ -358,25 +369,43 @@ func decodeEntry(b string) (entry, error) {
 	if !ok || na > uint64(len(b)) {
 		return e, fmt.Errorf("%w: attribute count", errCorrupt)
 	}
-	e.attrs = make([]codedAttr, 0, na)
+	var attrs []codedAttr
+	if ar != nil {
+		attrs = ar.attrs
+	} else {
+		attrs = make([]codedAttr, 0, na)
+	}
+	start := len(attrs)
 	for i := uint64(0); i < na; i++ {
 		code, ok1 := next()
 		l, ok2 := next()
 		if !ok1 || !ok2 || l > uint64(len(b)) {
 			return e, fmt.Errorf("%w: attribute %d", errCorrupt, i)
 		}
-		e.attrs = append(e.attrs, codedAttr{code: code, value: b[:l]})
+		attrs = append(attrs, codedAttr{code: code, value: b[:l]})
 		b = b[l:]
 	}
+	e.attrs = attrs[start:len(attrs):len(attrs)]
 	nk, ok := next()
 	if !ok || nk*kidLen != uint64(len(b)) {
 		return e, fmt.Errorf("%w: key ids", errCorrupt)
 	}
-	e.kids = make([]uint64, nk)
-	for i := range e.kids {
+	var kids []uint64
+	if ar != nil {
+		ar.attrs = attrs
+		kids = ar.kids
+	} else {
+		kids = make([]uint64, 0, nk)
+	}
+	kstart := len(kids)
+	for i := range int(nk) {
 		var kb [8]byte
 		copy(kb[8-kidLen:], b[i*kidLen:])
-		e.kids[i] = binary.BigEndian.Uint64(kb[:])
+		kids = append(kids, binary.BigEndian.Uint64(kb[:]))
+	}
+	e.kids = kids[kstart:len(kids):len(kids)]
+	if ar != nil {
+		ar.kids = kids
 	}
 	return e, nil
 }

@@ -124,6 +124,7 @@ func (x *Index) lookup(ctx context.Context, st *state, q rules.Lookup) (rules.Lo
 	named := make([][]uint32, len(keys))
 	var rids []uint32
 	slotOf := map[uint32]int{}
+	inKey := map[uint32]bool{}
 	for i, c := range ranges {
 		members, err := c.StringSlice()
 		if err != nil {
@@ -138,7 +139,7 @@ func (x *Index) lookup(ctx context.Context, st *state, q rules.Lookup) (rules.Lo
 			continue // over its maximum (the marker sorts first in the key's range)
 		}
 		// A big key's first records may be in both places (see upsertChunk).
-		inKey := make(map[uint32]bool, len(members)+len(listed))
+		clear(inKey)
 		add := func(rid uint32) {
 			if !inKey[rid] {
 				inKey[rid] = true
@@ -184,6 +185,8 @@ func (x *Index) lookup(ctx context.Context, st *state, q rules.Lookup) (rules.Lo
 		return rules.LookupResult{}, fmt.Errorf("redisindex: lookup records: %w", err)
 	}
 	slots := make([][]entry, len(rids))
+	// Most slots hold one record; a contact caches about eight attributes under six keys.
+	ar := &entryArena{attrs: make([]codedAttr, 0, 8*len(rids)), kids: make([]uint64, 0, 6*len(rids))}
 	for i, g := range gets {
 		v, err := g.Result()
 		if errors.Is(err, redis.Nil) {
@@ -193,7 +196,7 @@ func (x *Index) lookup(ctx context.Context, st *state, q rules.Lookup) (rules.Lo
 		if err != nil {
 			return rules.LookupResult{}, fmt.Errorf("redisindex: lookup records: %w", err)
 		}
-		if slots[i], err = decodeEntries(v); err != nil {
+		if slots[i], err = decodeEntriesIn(v, ar); err != nil {
 			// One unreadable slot must not hide the other candidates.
 			x.log.Warn("index slot unreadable; skipped", zap.Error(err))
 		}
@@ -202,7 +205,8 @@ func (x *Index) lookup(ctx context.Context, st *state, q rules.Lookup) (rules.Lo
 	// Per key, in member order: the entries filed under that very key (a hash collision can
 	// put other records in a slot, or other keys' members in a range), none when they are more
 	// than the key's MaxBlock, else at most PerKeyLimit of them, each record once overall.
-	seen := map[string]bool{}
+	seen := make(map[string]bool, len(rids))
+	out.Records = make([]matcher.Record, 0, len(rids))
 	var own []*entry
 	for i, kid := range kids {
 		own = own[:0]

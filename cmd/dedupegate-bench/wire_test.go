@@ -1,0 +1,96 @@
+package main
+
+import (
+	"bytes"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+)
+
+// TestWire drives the load generator's HTTP/1.1 sender against a real net/http server on
+// loopback: answers with a length, chunked answers, a server that closes the connection, and
+// the request as the server sees it.
+func TestWire(t *testing.T) {
+	big := strings.Repeat(`{"result":"block","reasons":["x"]}`, 200) // over net/http's 2 KB: chunked
+	var conns atomic.Int32
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		if r.Method != http.MethodPost || r.Header.Get("x-dedupegate-secret") != "s3cret" ||
+			r.Header.Get("Content-Type") != "application/json" || r.URL.Path != "/webhooks/dataverse" {
+			http.Error(w, "bad request shape", http.StatusBadRequest)
+			return
+		}
+		switch string(body) {
+		case `{"n":"small"}`:
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusOK)
+			_, _ = w.Write([]byte(`{"result":"allow"}`))
+		case `{"n":"big"}`:
+			w.WriteHeader(http.StatusConflict)
+			_, _ = w.Write([]byte(big))
+			w.(http.Flusher).Flush()
+		case `{"n":"close"}`:
+			w.Header().Set("Connection", "close")
+			w.WriteHeader(http.StatusOK)
+			_, _ = w.Write([]byte(`{"result":"warn"}`))
+		default:
+			http.Error(w, "unknown body", http.StatusBadRequest)
+		}
+	}))
+	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			conns.Add(1)
+		}
+	}
+	srv.Start()
+	defer srv.Close()
+
+	w, err := newWire(srv.URL+"/webhooks/dataverse", "s3cret")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.close()
+	for _, tc := range []struct {
+		body   string
+		status int
+		want   string
+		conns  int32 // connections opened so far
+	}{
+		{`{"n":"small"}`, 200, `{"result":"allow"}`, 1},
+		{`{"n":"big"}`, 409, big, 1},
+		{`{"n":"small"}`, 200, `{"result":"allow"}`, 1}, // kept alive after a chunked answer
+		{`{"n":"close"}`, 200, `{"result":"warn"}`, 1},
+		{`{"n":"small"}`, 200, `{"result":"allow"}`, 2}, // the server closed: a new connection
+		{`{"n":"nope"}`, 400, "unknown body\n", 2},
+	} {
+		status, got, err := w.post([]byte(tc.body))
+		if err != nil {
+			t.Fatalf("%s: %v", tc.body, err)
+		}
+		if status != tc.status || !bytes.Equal(got, []byte(tc.want)) {
+			t.Fatalf("%s: got %d %.80q, want %d %.80q", tc.body, status, got, tc.status, tc.want)
+		}
+		if n := conns.Load(); n != tc.conns {
+			t.Fatalf("%s: %d connections opened, want %d", tc.body, n, tc.conns)
+		}
+	}
+
+	// A dead server is an error, not a hang; the sender dials again afterwards.
+	srv.Close()
+	if _, _, err := w.post([]byte(`{"n":"small"}`)); err == nil {
+		t.Fatal("no error from a closed server")
+	}
+	if w.conn != nil {
+		t.Fatal("the failed connection was kept")
+	}
+}
+
+func TestNewWireRefusesHTTPS(t *testing.T) {
+	if _, err := newWire("https://127.0.0.1:1/x", "s"); err == nil {
+		t.Fatal("https accepted")
+	}
+}
