@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -289,4 +290,79 @@ func js(t *testing.T, v any) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+// countingStore counts the writer's store calls and the entries in each.
+type countingStore struct {
+	audit.Store
+	mu    sync.Mutex
+	sizes []int
+}
+
+func (c *countingStore) Append(ctx context.Context, es []audit.Entry) error {
+	c.mu.Lock()
+	c.sizes = append(c.sizes, len(es))
+	c.mu.Unlock()
+	return c.Store.Append(ctx, es)
+}
+
+func (c *countingStore) calls() []int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return slices.Clone(c.sizes)
+}
+
+// TestLingerBatches: entries queued while the writer lingers go out in one store call; with
+// no linger each entry the writer finds alone is its own call; a flush does not wait for the
+// linger.
+func TestLingerBatches(t *testing.T) {
+	entry := func(i int) audit.Entry {
+		return audit.Entry{Kind: audit.KindBlock, Table: "contact", CorrelationID: fmt.Sprint(i), Time: time.Unix(int64(i), 0)}
+	}
+	t.Run("linger", func(t *testing.T) {
+		store := &countingStore{Store: audit.NewRing(100)}
+		tr := audit.New(store, nil, audit.Options{Linger: 300 * time.Millisecond})
+		defer tr.Close(t.Context())
+		for i := range 5 {
+			tr.Record(entry(i))
+			time.Sleep(10 * time.Millisecond) // well inside the linger
+		}
+		deadline := time.Now().Add(5 * time.Second)
+		for len(store.calls()) == 0 && time.Now().Before(deadline) {
+			time.Sleep(5 * time.Millisecond)
+		}
+		if got := store.calls(); !slices.Equal(got, []int{5}) {
+			t.Fatalf("store calls (entries each): %v, want one call of 5", got)
+		}
+	})
+	t.Run("flush cuts it short", func(t *testing.T) {
+		store := &countingStore{Store: audit.NewRing(100)}
+		tr := audit.New(store, nil, audit.Options{Linger: time.Hour})
+		defer tr.Close(t.Context())
+		tr.Record(entry(1))
+		tr.Record(entry(2))
+		ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+		defer cancel()
+		if err := tr.Flush(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if got := store.calls(); !slices.Equal(got, []int{2}) {
+			t.Fatalf("store calls after flush: %v, want one call of 2", got)
+		}
+	})
+	t.Run("none", func(t *testing.T) {
+		store := &countingStore{Store: audit.NewRing(100)}
+		tr := audit.New(store, nil, audit.Options{Linger: -1})
+		defer tr.Close(t.Context())
+		for i := range 3 {
+			tr.Record(entry(i))
+			deadline := time.Now().Add(5 * time.Second)
+			for len(store.calls()) <= i && time.Now().Before(deadline) {
+				time.Sleep(time.Millisecond)
+			}
+		}
+		if got := store.calls(); !slices.Equal(got, []int{1, 1, 1}) {
+			t.Fatalf("store calls: %v, want three calls of 1", got)
+		}
+	})
 }

@@ -187,6 +187,9 @@ func (m *Memory) Release(ctx context.Context, keys []string, holder string) erro
 	return nil
 }
 
+// ReleasesInline implements rules.InlineReleaser: Release only takes a lock.
+func (m *Memory) ReleasesInline() {}
+
 // Settle implements Settler.
 func (m *Memory) Settle(ctx context.Context, keys []string) error {
 	if err := ctx.Err(); err != nil {

@@ -147,6 +147,13 @@ type Index interface {
 	Release(ctx context.Context, keys []string, holder string) error
 }
 
+// InlineReleaser is an Index whose Release never waits on the network (it is in-process, or
+// it queues the release for a later round trip): the engine calls it on the decision path
+// instead of from a goroutine of its own.
+type InlineReleaser interface {
+	ReleasesInline()
+}
+
 // FallbackSource finds candidates without the index (one OData query per decision).
 type FallbackSource interface {
 	Candidates(ctx context.Context, rules []*Rule, rec matcher.Record) ([]matcher.Record, error)
@@ -446,14 +453,20 @@ func (e *Engine) Evaluate(ctx context.Context, req Request) (Decision, error) {
 	}
 	if d.Outcome == OutcomeBlock && len(strong) > 0 {
 		// The save will not happen: give the keys back so the user's corrected save is not
-		// held up by our own reservation. Off the decision path (it would be a third round
-		// trip), best effort, bounded by its own timeout; a lost release only means the keys
-		// expire after ReservationTTL.
-		go func(keys []string, holder string) {
+		// held up by our own reservation. Never a round trip on the decision path: an index
+		// that queues releases (InlineReleaser) is called here, any other from a goroutine;
+		// best effort, bounded by its own timeout; a lost release only means the keys expire
+		// after ReservationTTL.
+		release := func(keys []string, holder string) {
 			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), releaseTimeout)
 			defer cancel()
 			_ = e.index.Release(rctx, keys, holder)
-		}(strong, req.Holder)
+		}
+		if _, inline := e.index.(InlineReleaser); inline {
+			release(strong, req.Holder)
+		} else {
+			go release(strong, req.Holder)
+		}
 	}
 	return d, nil
 }

@@ -256,3 +256,44 @@ func TestObserverSeesEveryDecision(t *testing.T) {
 		t.Fatalf("events %+v", got)
 	}
 }
+
+// plainIndex hides the index's InlineReleaser: the engine must release from a goroutine.
+type plainIndex struct{ rules.Index }
+
+// TestBlockReleasesReservations: a blocked create gives its strong keys back. An index that
+// releases inline (index.Memory) has done so when Decide returns; any other index is released
+// from a goroutine, soon after.
+func TestBlockReleasesReservations(t *testing.T) {
+	set := rules.NewSet([]*rules.Rule{contactRule(t, rules.ActionBlock, nil)})
+	dup := rec("Robert", "Smith", "robert.smith@example.com")
+	for _, inline := range []bool{true, false} {
+		idx := seeded(t, set)
+		var ix rules.Index = idx
+		if !inline {
+			ix = plainIndex{idx}
+		}
+		eng := rules.NewEngine(set, ix, rules.EngineConfig{Reservations: true})
+		// An allowed create keeps its reservation (until its record is indexed): the
+		// reservations are real.
+		if d := eng.Decide(t.Context(), rules.Request{Record: rec("Anna", "Nowak", "anna.nowak@example.pl"), Message: "Create", Holder: "h0"}); d.Outcome != rules.OutcomeAllow || idx.Reservations() != 1 {
+			t.Fatalf("inline=%v: allowed create: %+v, %d reservations", inline, d, idx.Reservations())
+		}
+		d := eng.Decide(t.Context(), rules.Request{Record: dup, Message: "Create", Holder: "h1"})
+		if d.Outcome != rules.OutcomeBlock {
+			t.Fatalf("inline=%v: want a block, got %+v", inline, d)
+		}
+		if inline {
+			if n := idx.Reservations(); n != 1 {
+				t.Fatalf("inline: %d reservations held when Decide returned, want Anna's alone", n)
+			}
+			continue
+		}
+		deadline := time.Now().Add(5 * time.Second)
+		for idx.Reservations() != 1 && time.Now().Before(deadline) {
+			time.Sleep(time.Millisecond)
+		}
+		if n := idx.Reservations(); n != 1 {
+			t.Fatalf("goroutine: %d reservations still held", n)
+		}
+	}
+}

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"flag"
 	"fmt"
@@ -309,6 +310,62 @@ func scrape(ctx context.Context, client *http.Client, base string, prefixes ...s
 	return out, sc.Err()
 }
 
+// cmdStat is one command's line of INFO commandstats.
+type cmdStat struct{ calls, usec float64 }
+
+// commandStats reads INFO commandstats: calls and µs spent, by command.
+func commandStats(ctx context.Context, c *redis.Client) map[string]cmdStat {
+	info, err := c.Info(ctx, "commandstats").Result()
+	if err != nil {
+		return nil
+	}
+	out := map[string]cmdStat{}
+	for _, l := range strings.Split(info, "\r\n") {
+		name, rest, ok := strings.Cut(strings.TrimPrefix(l, "cmdstat_"), ":")
+		if !ok || !strings.HasPrefix(l, "cmdstat_") {
+			continue
+		}
+		var st cmdStat
+		for _, kv := range strings.Split(rest, ",") {
+			k, v, _ := strings.Cut(kv, "=")
+			f, _ := strconv.ParseFloat(v, 64)
+			switch k {
+			case "calls":
+				st.calls = f
+			case "usec":
+				st.usec = f
+			}
+		}
+		out[name] = st
+	}
+	return out
+}
+
+// costByCommand renders what Redis spent per decision on each command between two readings,
+// costliest first.
+func costByCommand(before, after map[string]cmdStat, decisions float64) string {
+	type row struct {
+		name        string
+		calls, usec float64
+	}
+	var rows []row
+	for name, a := range after {
+		b := before[name]
+		if calls := a.calls - b.calls; calls > 0 && !strings.Contains(name, "|") {
+			rows = append(rows, row{name, calls / decisions, (a.usec - b.usec) / decisions})
+		}
+	}
+	slices.SortFunc(rows, func(x, y row) int { return cmp.Compare(y.usec, x.usec) })
+	var parts []string
+	for _, r := range rows {
+		if r.usec < 0.5 {
+			continue
+		}
+		parts = append(parts, fmt.Sprintf("%s %.1f × %.1f = %.0f µs", strings.ToUpper(r.name), r.calls, r.usec/r.calls, r.usec))
+	}
+	return strings.Join(parts, "; ")
+}
+
 func redisCommands(ctx context.Context, c *redis.Client) float64 {
 	info, err := c.Info(ctx, "stats").Result()
 	if err != nil {
@@ -393,8 +450,10 @@ func runDrive(ctx context.Context, args []string, stdout io.Writer) error {
 		return fmt.Errorf("scraping the gateway's metrics: %w", err)
 	}
 	var cmdBefore float64
+	var statsBefore map[string]cmdStat
 	if rc != nil {
 		cmdBefore = redisCommands(ctx, rc)
+		statsBefore = commandStats(ctx, rc)
 	}
 	gwCPU0, redisCPU0, selfCPU0 := procCPU(*gwPID), procCPU(*redisPID), procCPU(os.Getpid())
 	gwFixed := d.fixedRate(ctx, gwHook, *rate, *fixed)
@@ -413,8 +472,10 @@ func runDrive(ctx context.Context, args []string, stdout io.Writer) error {
 		return err
 	}
 	var cmdAfter float64
+	var statsAfter map[string]cmdStat
 	if rc != nil {
 		cmdAfter = redisCommands(ctx, rc)
+		statsAfter = commandStats(ctx, rc)
 	}
 
 	var profErr error
@@ -476,6 +537,9 @@ func runDrive(ctx context.Context, args []string, stdout io.Writer) error {
 		fmt.Fprintf(stdout, "Redis round trips per decision for the audit trail (batched XADD, off the decision path): %.3f\n", audit)
 		if rc != nil {
 			fmt.Fprintf(stdout, "Redis commands processed per decision (INFO total_commands_processed, all clients): %.1f\n", (cmdAfter-cmdBefore)/decisions)
+			if line := costByCommand(statsBefore, statsAfter, decisions); line != "" {
+				fmt.Fprintf(stdout, "Redis time per decision by command (INFO commandstats, fixed-rate phase; calls × µs a call): %s\n", line)
+			}
 		}
 	}
 	if *gwPID > 0 && *redisPID > 0 {

@@ -287,6 +287,9 @@ func (x *Index) Release(ctx context.Context, keys []string, holder string) error
 	return nil
 }
 
+// ReleasesInline implements rules.InlineReleaser: Release only queues.
+func (x *Index) ReleasesInline() {}
+
 // releaseDelay is how long a queued release waits for a lookup to carry it.
 const releaseDelay = 50 * time.Millisecond
 
