@@ -142,56 +142,101 @@ func (d *driver) do(w *wire) result {
 // rate and the request is counted as an overrun instead of being sent.
 const maxLate = 5 * time.Second
 
-// fixedSenders is how many connections the fixed-rate phase spreads its requests over: a
-// stall of the server shorter than fixedSenders/rate leaves the schedule untouched.
+// fixedSenders is how many requests the fixed-rate phase can have in flight: a stall of the
+// server shorter than fixedSenders/rate leaves the schedule untouched.
 const fixedSenders = 128
 
 // fixedRate sends rate requests per second for dur, open loop: request i is due at
 // start+i/rate whatever happened to the others, and its latency counts from when it was due,
-// so that a stall shows in the percentiles instead of slowing the sender down. Sender k sends
-// requests k, k+fixedSenders, … on its own connection, sleeping until each is due.
+// so that a stall shows in the percentiles instead of slowing the sender down. A pacer hands
+// each due time to an idle sender; senders take the connection returned last (as an HTTP
+// client's pool does), so that a few warm connections carry the load, not 128 cold ones.
 func (d *driver) fixedRate(ctx context.Context, u string, rate int, dur time.Duration) phase {
 	total := int(dur.Seconds() * float64(rate))
 	interval := time.Second / time.Duration(rate)
 	out := make([]result, total)
+	jobs := make(chan int, total)
+	pool := &wirePool{target: u, secret: d.secret}
+	defer pool.close()
 	var wg sync.WaitGroup
 	start := time.Now()
-	for k := 0; k < fixedSenders && k < total; k++ {
-		w, err := newWire(u, d.secret)
-		if err != nil {
-			for i := k; i < total; i += fixedSenders {
-				out[i] = result{outcome: 'e'}
-			}
-			continue
-		}
+	for range fixedSenders {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			defer w.close()
-			for i := k; i < total; i += fixedSenders {
+			for i := range jobs {
 				due := start.Add(time.Duration(i) * interval)
-				if ctx.Err() != nil {
-					out[i] = result{outcome: 'e', due: due}
-					continue
-				}
-				if wait := time.Until(due); wait > 0 {
-					time.Sleep(wait)
-				}
 				if late := time.Since(due); late > maxLate {
 					// The server has fallen so far behind that the rest of the schedule is
 					// moot: count the request as failed (overrun) instead of sending it.
 					out[i] = result{lat: late, outcome: 'o', due: due}
 					continue
 				}
+				w, err := pool.get()
+				if err != nil {
+					out[i] = result{outcome: 'e', due: due}
+					continue
+				}
 				r := d.do(w)
+				pool.put(w)
 				r.lat = time.Since(due)
 				r.due = due
 				out[i] = r
 			}
 		}()
 	}
+	for i := 0; i < total; i++ {
+		if ctx.Err() != nil {
+			for ; i < total; i++ {
+				out[i] = result{outcome: 'e', due: start.Add(time.Duration(i) * interval)}
+			}
+			break
+		}
+		if wait := time.Until(start.Add(time.Duration(i) * interval)); wait > 0 {
+			time.Sleep(wait)
+		}
+		jobs <- i
+	}
+	close(jobs)
 	wg.Wait()
 	return phase{results: out, elapsed: time.Since(start)}
+}
+
+// wirePool keeps idle senders' connections, handing out the one returned last.
+type wirePool struct {
+	target, secret string
+	mu             sync.Mutex
+	idle, all      []*wire
+}
+
+func (p *wirePool) get() (*wire, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if n := len(p.idle); n > 0 {
+		w := p.idle[n-1]
+		p.idle = p.idle[:n-1]
+		return w, nil
+	}
+	w, err := newWire(p.target, p.secret)
+	if err != nil {
+		return nil, err
+	}
+	p.all = append(p.all, w)
+	return w, nil
+}
+
+func (p *wirePool) put(w *wire) {
+	p.mu.Lock()
+	p.idle = append(p.idle, w)
+	p.mu.Unlock()
+}
+
+func (p *wirePool) close() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, w := range p.all {
+		w.close()
+	}
 }
 
 // stalls counts the answered requests slower than over and the bursts they come in: runs of

@@ -94,3 +94,23 @@ func TestNewWireRefusesHTTPS(t *testing.T) {
 		t.Fatal("https accepted")
 	}
 }
+
+// TestWirePoolLIFO: the pool hands out the connection returned last and dials only when none
+// is idle.
+func TestWirePoolLIFO(t *testing.T) {
+	p := &wirePool{target: "http://127.0.0.1:1/webhooks/dataverse", secret: "s"}
+	defer p.close()
+	a, _ := p.get()
+	b, _ := p.get()
+	if a == b || len(p.all) != 2 {
+		t.Fatalf("two gets without puts: %p %p, %d made", a, b, len(p.all))
+	}
+	p.put(a)
+	p.put(b)
+	if got, _ := p.get(); got != b {
+		t.Fatal("not the connection returned last")
+	}
+	if got, _ := p.get(); got != a || len(p.all) != 2 {
+		t.Fatal("dialled although one was idle")
+	}
+}
