@@ -47,7 +47,7 @@ func TestAccessLineCarriesDecision(t *testing.T) {
 	for k, want := range map[string]any{
 		"decision": "block", "rule": "contact-duplicate", "matched_id": robertID, "entry_point": "form",
 		"status": int64(http.StatusConflict), "method": http.MethodPost, "correlation_id": "b374239d-4233-41a9-8b17-a86cb4f737b5",
-		"matches": int64(1), "score": float64(1),
+		"matches": int64(1), "score": float64(1), "message": "Create", "entity": "contact", "stage": int64(10), "mode": int64(0),
 	} {
 		if got[k] != want {
 			t.Errorf("access line %s = %v (%T), want %v", k, got[k], got[k], want)

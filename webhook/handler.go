@@ -154,12 +154,19 @@ func (h *Handler) Serve(c echo.Context) error {
 		log.Warn("malformed webhook payload", zap.Error(err), zap.Int("bytes", len(body)))
 		return h.fail(c, errorf(http.StatusBadRequest, "%v", err))
 	}
-	if ec.CorrelationID != "" && ec.CorrelationID != r.Header.Get("x-ms-correlation-request-id") {
-		// The request logger already carries the header's id; add the body's when it differs.
-		log = log.With(zap.String("correlation_id", ec.CorrelationID))
+	call := []zap.Field{zap.String("message", ec.MessageName), zap.String("entity", ec.PrimaryEntityName),
+		zap.Int("stage", ec.Stage), zap.Int("mode", ec.Mode)}
+	if hdr := r.Header.Get("x-ms-correlation-request-id"); ec.CorrelationID != "" && ec.CorrelationID != hdr {
+		// The request logger carries the header's id when there is one; add the body's.
+		key := "correlation_id"
+		if hdr != "" {
+			key = "body_correlation_id"
+		}
+		call = append(call, zap.String(key, ec.CorrelationID))
 	}
-	log = log.With(zap.String("message", ec.MessageName),
-		zap.String("entity", ec.PrimaryEntityName), zap.Int("stage", ec.Stage), zap.Int("mode", ec.Mode))
+	// On the access line, and on any line this call logs itself (built only if it does).
+	AddAccessFields(r.Context(), call...)
+	log = log.WithLazy(call...)
 	ctx := WithLogger(r.Context(), log)
 	sizeExceeded := r.Header.Get("x-ms-dynamics-msg-size-exceeded") != "" || !ec.HasInputParameters
 
