@@ -75,7 +75,8 @@ func (x *Index) lookup(ctx context.Context, st *state, q rules.Lookup) (rules.Lo
 	for i, k := range keys {
 		kids[i] = keyID(k)
 		lo, hi := lexRange(kids[i])
-		args := []any{"zrangebylex", st.keyBucket(kids[i]), lo, hi}
+		args := make([]any, 4, 7)
+		args[0], args[1], args[2], args[3] = "zrangebylex", st.keyBucket(kids[i]), lo, hi
 		stop := int64(-1)
 		if limit := q.ReadFor(k); limit > 0 {
 			args = append(args, "limit", 0, limit)
