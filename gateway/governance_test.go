@@ -68,6 +68,30 @@ func loggedGateway(t *testing.T, extra string, log *zap.Logger) (*gateway.Gatewa
 	return g, "http://" + ln.Addr().String()
 }
 
+// postDuplicate sends webhook/testdata/create-duplicate.json (Robert Smith again) to the
+// gateway at url with the webhook secret and headers, and requires the block.
+func postDuplicate(t *testing.T, url string, headers map[string]string) {
+	t.Helper()
+	body, err := os.ReadFile("../webhook/testdata/create-duplicate.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, _ := http.NewRequest(http.MethodPost, url+"/webhooks/dataverse", bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("x-dedupegate-secret", testSecret)
+	for k, v := range headers {
+		req.Header.Set(k, v)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusConflict {
+		t.Fatalf("the duplicate was not blocked: %d", resp.StatusCode)
+	}
+}
+
 func govGet(t *testing.T, url, key string) (int, []byte) {
 	t.Helper()
 	req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, url, nil)
@@ -87,21 +111,7 @@ func govGet(t *testing.T, url, key string) (int, []byte) {
 // the metrics, the audit trail (behind the check API's auth) and the dashboard.
 func TestGovernanceWiring(t *testing.T) {
 	g, url := governanceGateway(t, "")
-	body, err := os.ReadFile("../webhook/testdata/create-duplicate.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	req, _ := http.NewRequest(http.MethodPost, url+"/webhooks/dataverse", bytes.NewReader(body))
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("x-dedupegate-secret", testSecret)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusConflict {
-		t.Fatalf("the duplicate was not blocked: %d", resp.StatusCode)
-	}
+	postDuplicate(t, url, nil)
 	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
 	defer cancel()
 	if err := g.Audit.Flush(ctx); err != nil {

@@ -1,10 +1,8 @@
 package gateway_test
 
 import (
-	"bytes"
 	"fmt"
 	"net/http"
-	"os"
 	"strings"
 	"testing"
 
@@ -19,22 +17,7 @@ import (
 func TestAccessLineCarriesDecision(t *testing.T) {
 	core, logs := observer.New(zapcore.InfoLevel)
 	_, url := loggedGateway(t, "", zap.New(core))
-	body, err := os.ReadFile("../webhook/testdata/create-duplicate.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	req, _ := http.NewRequest(http.MethodPost, url+"/webhooks/dataverse", bytes.NewReader(body))
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("x-dedupegate-secret", testSecret)
-	req.Header.Set("x-ms-correlation-request-id", "b374239d-4233-41a9-8b17-a86cb4f737b5")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusConflict {
-		t.Fatalf("the duplicate was not blocked: %d", resp.StatusCode)
-	}
+	postDuplicate(t, url, map[string]string{"x-ms-correlation-request-id": "b374239d-4233-41a9-8b17-a86cb4f737b5"})
 
 	if n := logs.FilterMessage("decision").Len(); n != 0 {
 		t.Errorf("%d separate decision lines, want none", n)

@@ -29,13 +29,7 @@ import (
 // DEDUPEGATE_BENCH_RECORDS changes the record count (default 1,000,000);
 // DEDUPEGATE_BENCH_REDIS_ARGS passes redis-server options, e.g. "--hash-max-listpack-value 256".
 func BenchmarkIndex1M(b *testing.B) {
-	n := 1_000_000
-	if v := os.Getenv("DEDUPEGATE_BENCH_RECORDS"); v != "" {
-		var err error
-		if n, err = strconv.Atoi(v); err != nil || n <= 0 {
-			b.Fatalf("DEDUPEGATE_BENCH_RECORDS=%q", v)
-		}
-	}
+	n := benchRecords(b, 1_000_000)
 	srv := redistest.Start(b, strings.Fields(os.Getenv("DEDUPEGATE_BENCH_REDIS_ARGS"))...)
 	set := shippedRules(b)
 	rt := &roundTrips{}
@@ -202,6 +196,19 @@ func usedMemory(tb testing.TB, info string) int64 {
 
 // shippedRules loads the rules the gateway ships (configs/rules.yaml): the contact rules have
 // up to seven blocking keys and ten cached attributes per contact.
+// benchRecords is DEDUPEGATE_BENCH_RECORDS, or def when it is not set.
+func benchRecords(b *testing.B, def int) int {
+	v := os.Getenv("DEDUPEGATE_BENCH_RECORDS")
+	if v == "" {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n <= 0 {
+		b.Fatalf("DEDUPEGATE_BENCH_RECORDS=%q", v)
+	}
+	return n
+}
+
 func shippedRules(tb testing.TB) *rules.Set {
 	set, err := rules.LoadFile(filepath.Join("..", "..", "configs", "rules.yaml"), nil)
 	if err != nil {

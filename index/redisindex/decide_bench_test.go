@@ -3,7 +3,6 @@ package redisindex_test
 import (
 	"context"
 	"math/rand/v2"
-	"os"
 	"runtime"
 	"strconv"
 	"strings"
@@ -34,13 +33,7 @@ import (
 //
 // DEDUPEGATE_BENCH_RECORDS changes the indexed count (default 100,000).
 func BenchmarkDecide(b *testing.B) {
-	n := 100_000
-	if v := os.Getenv("DEDUPEGATE_BENCH_RECORDS"); v != "" {
-		var err error
-		if n, err = strconv.Atoi(v); err != nil || n <= 0 {
-			b.Fatalf("DEDUPEGATE_BENCH_RECORDS=%q", v)
-		}
-	}
+	n := benchRecords(b, 100_000)
 	srv := redistest.Start(b)
 	set := shippedRules(b)
 	rt := &cmdCounter{}
