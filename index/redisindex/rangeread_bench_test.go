@@ -25,14 +25,18 @@ import (
 // files them, then 200,000 pipelined reads of random key buckets each way:
 //
 //   - lex: ZRANGEBYLEX of a random key prefix, as lookups read a key (the layout's way);
+//
 //   - lex-first: a range that ends at the bucket's first member (finding the key, no scan);
+//
 //   - zcard: ZCARD of a random bucket (finding the key alone);
+//
 //   - lex-hot: ZRANGEBYLEX over 1,000 buckets only (in the CPU's caches);
+//
 //   - score / lex-same: a quarter of the buckets copied with the key prefix as a 31-bit score
 //     and the 4-byte record hash as the member, read with ZRANGE BYSCORE, against
 //     ZRANGEBYLEX of the same buckets (the candidate layout 3; MEMORY USAGE of both printed).
 //
-//	go test ./index/redisindex -run '^$' -bench BenchmarkRangeReads -benchtime 1x -timeout 30m
+//     go test ./index/redisindex -run '^$' -bench BenchmarkRangeReads -benchtime 1x -timeout 30m
 //
 // DEDUPEGATE_BENCH_RECORDS changes the record count (default 1,000,000).
 func BenchmarkRangeReads(b *testing.B) {
