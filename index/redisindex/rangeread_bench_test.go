@@ -22,21 +22,15 @@ import (
 
 // BenchmarkRangeReads measures what one key read costs Redis itself, on its own (no gateway,
 // no load generator), from INFO commandstats: synthetic contacts filed as the load benchmark
-// files them, then 200,000 pipelined reads of random key buckets each way:
+// files them, then 200,000 pipelined reads of random key buckets each way. "lex" is
+// ZRANGEBYLEX of a random key prefix, as lookups read a key (the layout's way); "lex-first" a
+// range that ends at the bucket's first member (finding the key, no scan); "zcard" finds the
+// bucket alone; "lex-hot" reads 1,000 buckets only (in the CPU's caches). "score" reads, with
+// ZRANGE BYSCORE, copies of a quarter of the buckets that hold the key prefix as a 31-bit
+// score and the 4-byte record hash as the member (a candidate layout 3), against "lex-same",
+// ZRANGEBYLEX of the same buckets; the memory of both forms is printed too.
 //
-//   - lex: ZRANGEBYLEX of a random key prefix, as lookups read a key (the layout's way);
-//
-//   - lex-first: a range that ends at the bucket's first member (finding the key, no scan);
-//
-//   - zcard: ZCARD of a random bucket (finding the key alone);
-//
-//   - lex-hot: ZRANGEBYLEX over 1,000 buckets only (in the CPU's caches);
-//
-//   - score / lex-same: a quarter of the buckets copied with the key prefix as a 31-bit score
-//     and the 4-byte record hash as the member, read with ZRANGE BYSCORE, against
-//     ZRANGEBYLEX of the same buckets (the candidate layout 3; MEMORY USAGE of both printed).
-//
-//     go test ./index/redisindex -run '^$' -bench BenchmarkRangeReads -benchtime 1x -timeout 30m
+//	go test ./index/redisindex -run '^$' -bench BenchmarkRangeReads -benchtime 1x -timeout 30m
 //
 // DEDUPEGATE_BENCH_RECORDS changes the record count (default 1,000,000).
 func BenchmarkRangeReads(b *testing.B) {
