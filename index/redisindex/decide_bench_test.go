@@ -34,29 +34,11 @@ import (
 // DEDUPEGATE_BENCH_RECORDS changes the indexed count (default 100,000).
 func BenchmarkDecide(b *testing.B) {
 	n := benchRecords(b, 100_000)
-	srv := redistest.Start(b)
 	set := shippedRules(b)
 	rt := &cmdCounter{}
-	x, err := redisindex.New(config.Redis{Addrs: []string{srv.Addr}, Prefix: "dg:",
-		ReadTimeout: config.Duration(5 * time.Second), WriteTimeout: config.Duration(5 * time.Second)},
-		redisindex.WithHook(rt), redisindex.WithBatchSize(1000))
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer x.Close()
+	x, addr := synthIndex(b, set, n, redisindex.WithHook(rt))
 	ctx := b.Context()
 	gen := synth.People{Seed: 1}
-	const page = 2000
-	recs := make([]matcher.Record, 0, page)
-	for i := 0; i < n; i++ {
-		recs = append(recs, gen.Person(i))
-		if len(recs) == page || i == n-1 {
-			if err := index.FileBatch(ctx, x, set, recs); err != nil {
-				b.Fatal(err)
-			}
-			recs = recs[:0]
-		}
-	}
 
 	// The payloads' records, as the load benchmark makes them.
 	r := rand.New(rand.NewPCG(1, 99))
@@ -82,7 +64,7 @@ func BenchmarkDecide(b *testing.B) {
 	for k, p := range probes {
 		e.Decide(ctx, rules.Request{Record: p, Message: "Create", EntryPoint: rules.EntryForm, Holder: "h" + strconv.Itoa(k)})
 	}
-	rc := redistest.Client(b, srv.Addr)
+	rc := redistest.Client(b, addr)
 	// sequential: one decision at a time (every round trip waits, as at a low rate);
 	// parallel: 16 in flight (as at the load benchmark's peak).
 	for _, par := range []int{0, 8} {
@@ -179,4 +161,30 @@ func redisCPU(tb testing.TB, info string) time.Duration {
 		}
 	}
 	return time.Duration(total * float64(time.Second))
+}
+
+// synthIndex files n synthetic contacts (synth.People, seed 1, as the load benchmark files
+// them) under set in a private redis-server, and returns the index and the server's address.
+func synthIndex(b *testing.B, set *rules.Set, n int, opts ...redisindex.Option) (*redisindex.Index, string) {
+	b.Helper()
+	srv := redistest.Start(b)
+	x, err := redisindex.New(config.Redis{Addrs: []string{srv.Addr}, Prefix: "dg:",
+		ReadTimeout: config.Duration(10 * time.Second), WriteTimeout: config.Duration(10 * time.Second)},
+		append([]redisindex.Option{redisindex.WithBatchSize(1000)}, opts...)...)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { x.Close() })
+	gen := synth.People{Seed: 1}
+	recs := make([]matcher.Record, 0, 2000)
+	for i := range n {
+		recs = append(recs, gen.Person(i))
+		if len(recs) == cap(recs) || i == n-1 {
+			if err := index.FileBatch(b.Context(), x, set, recs); err != nil {
+				b.Fatal(err)
+			}
+			recs = recs[:0]
+		}
+	}
+	return x, srv.Addr
 }

@@ -8,16 +8,10 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/dedupegate/dedupegate/config"
-	"github.com/dedupegate/dedupegate/index"
-	"github.com/dedupegate/dedupegate/index/redisindex"
 	"github.com/dedupegate/dedupegate/index/redistest"
-	"github.com/dedupegate/dedupegate/matcher"
-	"github.com/dedupegate/dedupegate/synth"
 )
 
 // BenchmarkRangeReads measures what one key read costs Redis itself, on its own (no gateway,
@@ -35,29 +29,10 @@ import (
 // DEDUPEGATE_BENCH_RECORDS changes the record count (default 1,000,000).
 func BenchmarkRangeReads(b *testing.B) {
 	n := benchRecords(b, 1_000_000)
-	srv := redistest.Start(b)
-	set := shippedRules(b)
-	x, err := redisindex.New(config.Redis{Addrs: []string{srv.Addr}, Prefix: "dg:",
-		ReadTimeout: config.Duration(10 * time.Second), WriteTimeout: config.Duration(10 * time.Second)},
-		redisindex.WithBatchSize(1000))
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer x.Close()
+	x, addr := synthIndex(b, shippedRules(b), n)
 	ctx := b.Context()
-	gen := synth.People{Seed: 1}
-	recs := make([]matcher.Record, 0, 2000)
-	for i := range n {
-		recs = append(recs, gen.Person(i))
-		if len(recs) == cap(recs) || i == n-1 {
-			if err := index.FileBatch(ctx, x, set, recs); err != nil {
-				b.Fatal(err)
-			}
-			recs = recs[:0]
-		}
-	}
 	buckets := x.Buckets()
-	c := redistest.Client(b, srv.Addr)
+	c := redistest.Client(b, addr)
 
 	// The score copies of every fourth bucket.
 	for lo := 0; lo < buckets; lo += 4 * 256 {
