@@ -33,7 +33,24 @@ func NormalizePhone(raw, region string) string {
 	return digits
 }
 
+// parsePhone returns NormalizePhone's answer for s, the cleaned number without extension,
+// whose digits are digits; plus says it is international ("+" or "00"), region reads it
+// otherwise. Numbers written with digits and common separators only are read by fastE164,
+// which answers as the library would; the rest, and whatever fastE164 is unsure of, by
+// libphonenumber.
 func parsePhone(s, region, digits string, plus bool) string {
+	if d, ok := plainPhoneDigits(s, digits, plus); ok {
+		if v, ok := fastE164(d, plus, region); ok {
+			return v
+		}
+	}
+	return libraryE164(s, region, digits, plus)
+}
+
+// libraryE164 is parsePhone by libphonenumber: the E.164 form when the library parses s (with
+// region unless plus) into a possible number, else the digits (after a "+" when plus, without
+// the "00" of an international prefix).
+func libraryE164(s, region, digits string, plus bool) string {
 	in := s
 	if strings.HasPrefix(digits, "00") && !strings.Contains(s, "+") {
 		in = "+" + digits[2:]
