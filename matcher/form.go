@@ -18,10 +18,11 @@ import (
 //
 // Layout: sections of uvarint(rule id) ‖ uvarint(body length) ‖ body ‖ CRC-32C of the body (4
 // bytes, so that a damaged form is ignored rather than decoded into values no preparation
-// could produce); a body is one value per
-// field of the rule: a byte 0 for a zero value, else 1 followed by raw, norm, alt, the tokens
-// (count, then each), ph1, ph2, the nickname groups (count, then each), num, unit (strings as
-// uvarint length ‖ bytes), days, the three parts of ymd (uvarints) and the placeholder flag.
+// could produce); a body is one value per field of the rule: uvarint flags (0 for a zero
+// value; the vf constants say which parts follow and which repeat another), then raw, norm,
+// alt, the tokens (count, then each), ph1, ph2, the nickname groups (count, then each), num,
+// unit (strings as uvarint length ‖ bytes), days and the three parts of ymd (uvarints), each
+// only when the flags do not say it is empty or equal to an earlier part.
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
@@ -49,34 +50,90 @@ func (r *Rule) appendForm(dst []byte, p *Prepared) []byte {
 	return binary.LittleEndian.AppendUint32(dst, crc32.Checksum(body, castagnoli))
 }
 
+// Value flags: which parts of a value its form entry holds. Most parts repeat another (a
+// name's norm, alt and only token are one string; its two phonetic codes are one) or are
+// empty, so an entry stores each distinct part once: about half the bytes to keep and touch.
+const (
+	vfPresent     = 1 << iota // 0 alone: the zero value
+	vfNormRaw                 // norm == raw
+	vfAltNone                 // alt == ""
+	vfAltNorm                 // alt == norm
+	vfToksNorm                // toks == [norm]
+	vfToksAlt                 // toks == [alt]
+	vfToksNone                // no tokens
+	vfPh2Same                 // ph2 == ph1
+	vfNoGroups                // no nickname groups
+	vfNoNumbers               // num, unit, days and ymd all zero
+	vfPlaceholder             // ph
+)
+
 func appendValue(b []byte, v *value) []byte {
 	if v.raw == "" && v.norm == "" && !v.ph {
 		return append(b, 0)
 	}
-	b = append(b, 1)
-	b = appendString(b, v.raw)
-	b = appendString(b, v.norm)
-	b = appendString(b, v.alt)
-	b = binary.AppendUvarint(b, uint64(len(v.toks)))
-	for _, t := range v.toks {
-		b = appendString(b, t)
+	f := uint64(vfPresent)
+	if v.norm == v.raw {
+		f |= vfNormRaw
 	}
-	b = appendString(b, v.ph1)
-	b = appendString(b, v.ph2)
-	b = binary.AppendUvarint(b, uint64(len(v.groups)))
-	for _, g := range v.groups {
-		b = binary.AppendUvarint(b, uint64(uint32(g)))
+	switch {
+	case v.alt == "":
+		f |= vfAltNone
+	case v.alt == v.norm:
+		f |= vfAltNorm
 	}
-	b = appendString(b, v.num)
-	b = appendString(b, v.unit)
-	b = binary.AppendUvarint(b, uint64(uint32(v.days)))
-	for _, x := range v.ymd {
-		b = binary.AppendUvarint(b, uint64(uint16(x)))
+	switch {
+	case len(v.toks) == 0:
+		f |= vfToksNone
+	case len(v.toks) == 1 && v.toks[0] == v.norm:
+		f |= vfToksNorm
+	case len(v.toks) == 1 && v.toks[0] == v.alt:
+		f |= vfToksAlt
+	}
+	if v.ph2 == v.ph1 {
+		f |= vfPh2Same
+	}
+	if len(v.groups) == 0 {
+		f |= vfNoGroups
+	}
+	if v.num == "" && v.unit == "" && v.days == 0 && v.ymd == [3]int16{} {
+		f |= vfNoNumbers
 	}
 	if v.ph {
-		return append(b, 1)
+		f |= vfPlaceholder
 	}
-	return append(b, 0)
+	b = binary.AppendUvarint(b, f)
+	b = appendString(b, v.raw)
+	if f&vfNormRaw == 0 {
+		b = appendString(b, v.norm)
+	}
+	if f&(vfAltNone|vfAltNorm) == 0 {
+		b = appendString(b, v.alt)
+	}
+	if f&(vfToksNone|vfToksNorm|vfToksAlt) == 0 {
+		b = binary.AppendUvarint(b, uint64(len(v.toks)))
+		for _, t := range v.toks {
+			b = appendString(b, t)
+		}
+	}
+	b = appendString(b, v.ph1)
+	if f&vfPh2Same == 0 {
+		b = appendString(b, v.ph2)
+	}
+	if f&vfNoGroups == 0 {
+		b = binary.AppendUvarint(b, uint64(len(v.groups)))
+		for _, g := range v.groups {
+			b = binary.AppendUvarint(b, uint64(uint32(g)))
+		}
+	}
+	if f&vfNoNumbers == 0 {
+		b = appendString(b, v.num)
+		b = appendString(b, v.unit)
+		b = binary.AppendUvarint(b, uint64(uint32(v.days)))
+		for _, x := range v.ymd {
+			b = binary.AppendUvarint(b, uint64(uint16(x)))
+		}
+	}
+	return b
 }
 
 func appendString(b []byte, s string) []byte {
@@ -172,39 +229,68 @@ func (r *Rule) decodeInto(s *CandidateScratch, rec Record, body string) error {
 	for i := range n {
 		v := &s.p.vals[i]
 		*v = value{}
-		switch d.byte() {
-		case 0:
+		f := d.uint()
+		if f == 0 {
 			continue
-		case 1:
+		}
+		if f&vfPresent == 0 || f >= vfPlaceholder<<1 {
+			return errForm
+		}
+		v.raw = d.str()
+		v.norm = v.raw
+		if f&vfNormRaw == 0 {
+			v.norm = d.str()
+		}
+		switch {
+		case f&vfAltNone != 0:
+		case f&vfAltNorm != 0:
+			v.alt = v.norm
 		default:
-			return errForm
+			v.alt = d.str()
 		}
-		v.raw, v.norm, v.alt = d.str(), d.str(), d.str()
-		if nt := d.uint(); nt > uint64(len(d.s)) {
-			return errForm
-		} else if nt > 0 {
-			start := len(s.toks)
-			for range nt {
-				s.toks = append(s.toks, d.str())
+		switch {
+		case f&vfToksNone != 0:
+		case f&vfToksNorm != 0:
+			s.toks = append(s.toks, v.norm)
+			v.toks = s.toks[len(s.toks)-1 : len(s.toks) : len(s.toks)]
+		case f&vfToksAlt != 0:
+			s.toks = append(s.toks, v.alt)
+			v.toks = s.toks[len(s.toks)-1 : len(s.toks) : len(s.toks)]
+		default:
+			if nt := d.uint(); nt > uint64(len(d.s)) {
+				return errForm
+			} else if nt > 0 {
+				start := len(s.toks)
+				for range nt {
+					s.toks = append(s.toks, d.str())
+				}
+				v.toks = s.toks[start:len(s.toks):len(s.toks)]
 			}
-			v.toks = s.toks[start:len(s.toks):len(s.toks)]
 		}
-		v.ph1, v.ph2 = d.str(), d.str()
-		if ng := d.uint(); ng > uint64(len(d.s)) {
-			return errForm
-		} else if ng > 0 {
-			start := len(s.groups)
-			for range ng {
-				s.groups = append(s.groups, int32(uint32(d.uint())))
+		v.ph1 = d.str()
+		v.ph2 = v.ph1
+		if f&vfPh2Same == 0 {
+			v.ph2 = d.str()
+		}
+		if f&vfNoGroups == 0 {
+			if ng := d.uint(); ng > uint64(len(d.s)) {
+				return errForm
+			} else if ng > 0 {
+				start := len(s.groups)
+				for range ng {
+					s.groups = append(s.groups, int32(uint32(d.uint())))
+				}
+				v.groups = s.groups[start:len(s.groups):len(s.groups)]
 			}
-			v.groups = s.groups[start:len(s.groups):len(s.groups)]
 		}
-		v.num, v.unit = d.str(), d.str()
-		v.days = int32(uint32(d.uint()))
-		for j := range v.ymd {
-			v.ymd[j] = int16(uint16(d.uint()))
+		if f&vfNoNumbers == 0 {
+			v.num, v.unit = d.str(), d.str()
+			v.days = int32(uint32(d.uint()))
+			for j := range v.ymd {
+				v.ymd[j] = int16(uint16(d.uint()))
+			}
 		}
-		v.ph = d.byte() == 1
+		v.ph = f&vfPlaceholder != 0
 		if d.bad {
 			return errForm
 		}
