@@ -3,6 +3,7 @@ package redisindex_test
 import (
 	"context"
 	"math/rand/v2"
+	"os"
 	"runtime"
 	"strconv"
 	"strings"
@@ -36,7 +37,13 @@ func BenchmarkDecide(b *testing.B) {
 	n := benchRecords(b, 100_000)
 	set := shippedRules(b)
 	rt := &cmdCounter{}
-	x, addr := synthIndex(b, set, n, redisindex.WithHook(rt))
+	opts := []redisindex.Option{redisindex.WithHook(rt)}
+	// DEDUPEGATE_BENCH_LOOKUP_TRIPS: lookup round trips in flight before lookups share them
+	// (redisindex.WithLookupTrips); a large number shares none.
+	if v, err := strconv.Atoi(os.Getenv("DEDUPEGATE_BENCH_LOOKUP_TRIPS")); err == nil && v > 0 {
+		opts = append(opts, redisindex.WithLookupTrips(v))
+	}
+	x, addr := synthIndex(b, set, n, opts...)
 	ctx := b.Context()
 	gen := synth.People{Seed: 1}
 

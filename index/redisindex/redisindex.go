@@ -57,6 +57,7 @@ type Index struct {
 	dangling atomic.Int64
 
 	releases releaseQueue
+	trips    roundTrips // the lookups' round trips
 }
 
 type options struct {
@@ -65,6 +66,7 @@ type options struct {
 	hooks   []redis.Hook
 	client  redis.UniversalClient
 	batch   int
+	trips   int
 }
 
 // Option configures an Index.
@@ -85,6 +87,10 @@ func WithHook(h redis.Hook) Option { return func(o *options) { o.hooks = append(
 // Prefix still applies). Close does not close it.
 func WithClient(c redis.UniversalClient) Option { return func(o *options) { o.client = c } }
 
+// WithLookupTrips sets how many lookup round trips an instance keeps in flight before
+// concurrent lookups wait and share the next one (default 2; see roundTrips).
+func WithLookupTrips(n int) Option { return func(o *options) { o.trips = n } }
+
 // WithBatchSize sets how many records UpsertBatch writes per pipeline (default 500).
 func WithBatchSize(n int) Option { return func(o *options) { o.batch = n } }
 
@@ -99,7 +105,7 @@ const (
 // (or a cluster, detected on connection), several are a cluster's seed nodes, and MasterName
 // selects Sentinel (the addresses are then the sentinels). It does not connect; see Ready.
 func New(cfg config.Redis, opts ...Option) (*Index, error) {
-	o := options{buckets: DefaultBuckets, batch: 500}
+	o := options{buckets: DefaultBuckets, batch: 500, trips: defaultTrips}
 	if cfg.Buckets != 0 {
 		o.buckets = cfg.Buckets
 	}
@@ -114,6 +120,9 @@ func New(cfg config.Redis, opts ...Option) (*Index, error) {
 	}
 	if o.batch <= 0 {
 		o.batch = 500
+	}
+	if o.trips <= 0 {
+		o.trips = defaultTrips
 	}
 	if cfg.Prefix == "" {
 		cfg.Prefix = "dg:"
@@ -249,6 +258,7 @@ func (x *Index) ensure(ctx context.Context) (*state, error) {
 			return nil, err
 		}
 		x.client = c
+		x.trips = roundTrips{client: c, max: x.opt.trips}
 	}
 	pipe := x.client.Pipeline()
 	pipe.HSetNX(ctx, x.metaKey(), "layout", layoutVersion)

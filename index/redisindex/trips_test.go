@@ -1,0 +1,163 @@
+package redisindex
+
+import (
+	"context"
+	"errors"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/dedupegate/dedupegate/index/redistest"
+)
+
+// gateHook holds the first pipeline until the gate opens and counts pipelines.
+type gateHook struct {
+	gate      chan struct{}
+	pipelines atomic.Int64
+	held      atomic.Bool
+}
+
+func (h *gateHook) DialHook(next redis.DialHook) redis.DialHook { return next }
+func (h *gateHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return next
+}
+func (h *gateHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		h.pipelines.Add(1)
+		if h.held.CompareAndSwap(false, true) {
+			<-h.gate
+		}
+		return next(ctx, cmds)
+	}
+}
+
+func (r *roundTrips) queued() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.queue)
+}
+
+func waitQueued(t *testing.T, r *roundTrips, n int) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for r.queued() < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d trips queued, want %d", r.queued(), n)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// TestSharedRoundTrips: lookups that come while the round trips in flight are busy go out
+// together in one pipeline, and each reads its own replies and its own errors: a missing key
+// is its redis.Nil, a command on the wrong type its error, a context that ends while waiting
+// its context error, and nothing of one lookup shows in another's.
+func TestSharedRoundTrips(t *testing.T) {
+	addr := redistest.Standalone(t)
+	c := redistest.Client(t, addr)
+	h := &gateHook{gate: make(chan struct{})}
+	c.AddHook(h)
+	ctx := context.Background()
+	p := redistest.Prefix(t)
+	if err := c.Set(ctx, p+"str", "v", time.Minute).Err(); err != nil {
+		t.Fatal(err)
+	}
+	r := &roundTrips{client: c, max: 1}
+
+	// The first lookup takes the only round trip and is held in the hook.
+	first := redis.NewStringCmd(ctx, "echo", "first")
+	firstErr := make(chan error, 1)
+	go func() { firstErr <- r.do(ctx, []redis.Cmder{first}) }()
+	for h.pipelines.Load() == 0 {
+		time.Sleep(time.Millisecond)
+	}
+
+	const n = 12
+	echoes := make([]*redis.StringCmd, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		echoes[i] = redis.NewStringCmd(ctx, "echo", "trip-"+strconv.Itoa(i))
+		cmds := []redis.Cmder{echoes[i]}
+		switch i {
+		case 3:
+			cmds = append(cmds, redis.NewStringCmd(ctx, "get", p+"missing"))
+		case 5:
+			cmds = append(cmds, redis.NewStringCmd(ctx, "hget", p+"str", "f"))
+		}
+		wg.Go(func() { errs[i] = r.do(ctx, cmds) })
+	}
+	waitQueued(t, r, n)
+	// One more whose context ends while it waits.
+	short, cancel := context.WithCancel(ctx)
+	lateErr := make(chan error, 1)
+	go func() { lateErr <- r.do(short, []redis.Cmder{redis.NewStringCmd(short, "echo", "late")}) }()
+	waitQueued(t, r, n+1)
+	cancel()
+	if err := <-lateErr; !errors.Is(err, context.Canceled) {
+		t.Fatalf("a trip whose context ended returned %v, want context.Canceled", err)
+	}
+
+	close(h.gate)
+	if err := <-firstErr; err != nil || first.Val() != "first" {
+		t.Fatalf("first trip: %q, %v", first.Val(), err)
+	}
+	wg.Wait()
+	for i := range n {
+		want := "trip-" + strconv.Itoa(i)
+		if echoes[i].Val() != want {
+			t.Errorf("trip %d read %q, want %q", i, echoes[i].Val(), want)
+		}
+		switch i {
+		case 3:
+			if !errors.Is(errs[i], redis.Nil) {
+				t.Errorf("trip with a missing key: %v, want redis.Nil", errs[i])
+			}
+		case 5:
+			if errs[i] == nil || errors.Is(errs[i], redis.Nil) {
+				t.Errorf("trip with a wrong-type command: %v, want WRONGTYPE", errs[i])
+			}
+		default:
+			if errs[i] != nil {
+				t.Errorf("trip %d: %v (another trip's error?)", i, errs[i])
+			}
+		}
+	}
+	if got := h.pipelines.Load(); got != 2 {
+		t.Errorf("%d pipelines for 1 + %d lookups, want 2 (the waiting ones shared one)", got, n+1)
+	}
+	// A lone lookup goes out at once, on its own.
+	lone := redis.NewStringCmd(ctx, "echo", "lone")
+	if err := r.do(ctx, []redis.Cmder{lone}); err != nil || lone.Val() != "lone" {
+		t.Fatalf("lone trip: %q, %v", lone.Val(), err)
+	}
+	if got := h.pipelines.Load(); got != 3 {
+		t.Errorf("%d pipelines after a lone lookup, want 3", got)
+	}
+}
+
+// TestSharedRoundTripsRedisDown: when Redis is unreachable every lookup sharing the round
+// trip gets the connection error, none hangs.
+func TestSharedRoundTripsRedisDown(t *testing.T) {
+	srv := redistest.Start(t)
+	c := redistest.Client(t, srv.Addr)
+	r := &roundTrips{client: c, max: 1}
+	srv.Kill()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var wg sync.WaitGroup
+	errs := make([]error, 8)
+	for i := range errs {
+		wg.Go(func() { errs[i] = r.do(ctx, []redis.Cmder{redis.NewStringCmd(ctx, "echo", "x")}) })
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err == nil || errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("lookup %d with Redis down: %v, want the connection error", i, err)
+		}
+	}
+}
