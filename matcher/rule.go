@@ -3,6 +3,7 @@ package matcher
 import (
 	"fmt"
 	"math"
+	"sort"
 	"strings"
 )
 
@@ -25,6 +26,11 @@ type Rule struct {
 	// first and last are the indexes of the firstname and lastname fields for the swapped-name
 	// check, or -1.
 	first, last int
+	// order is the order ScoreAbove compares fields in: the cheap comparisons (equality,
+	// dates, phones) first, then the costly ones by falling weight, the two names last; the
+	// first cheap entries of order are the cheap fields.
+	order []int
+	cheap int
 }
 
 // field is a compiled FieldSpec.
@@ -205,6 +211,7 @@ func Compile(spec RuleSpec, lex *Lexicon) (*Rule, error) {
 	if r.first < 0 || r.last < 0 || spec.NoNameSwap {
 		r.first, r.last = -1, -1
 	}
+	r.order, r.cheap = compareOrder(r.fields, r.first, r.last)
 	if spec.Scoring == ScoringEvidence && (math.IsNaN(spec.Prior) || math.IsInf(spec.Prior, 0)) {
 		bad("prior", "must be a number")
 	}
@@ -362,12 +369,56 @@ func (r *Rule) prepareInto(p *Prepared, rec Record, cand bool) {
 // Score compares the checked record a with candidate b. Both must come from this rule's
 // Prepare/PrepareCandidate. Fields and Reasons are filled when the score reaches the spec's
 // ExplainMin.
-func (r *Rule) Score(a, b *Prepared) Result { return r.score(a, b, false) }
+func (r *Rule) Score(a, b *Prepared) Result { return r.score(a, b, false, 0) }
 
 // Explain is Score with Fields and Reasons always filled.
-func (r *Rule) Explain(a, b *Prepared) Result { return r.score(a, b, true) }
+func (r *Rule) Explain(a, b *Prepared) Result { return r.score(a, b, true, 0) }
 
-func (r *Rule) score(a, b *Prepared, force bool) Result {
+// ScoreAbove is Score for a caller that keeps only the pairs scoring at least min (the engine:
+// a candidate below the warn threshold is dropped): ok is false, and the result empty, for a
+// pair that cannot reach min. An evidence rule compares the cheap fields first and then the
+// costly ones (names, e-mail addresses, addresses) one by one, and stops as soon as even full
+// agreement on every field left could not bring the score to min, so that most unrelated
+// candidates of a block never reach the name comparisons. A pair that can reach min gets
+// exactly Score's result.
+func (r *Rule) ScoreAbove(a, b *Prepared, min float64) (Result, bool) {
+	res := r.score(a, b, false, min)
+	if min > 0 && (res.Score < min || res.Score <= 0) {
+		return Result{}, false
+	}
+	return res, true
+}
+
+// compareOrder returns the order in which ScoreAbove compares fields and how many cheap ones
+// lead it (see Rule.order).
+func compareOrder(fields []field, first, last int) ([]int, int) {
+	var cheap, costly []int
+	for i := range fields {
+		switch fields[i].kind {
+		case kExact, kNormalized, kPostcode, kIdentifier, kWebsite, kPhone, kDate:
+			cheap = append(cheap, i)
+		default:
+			costly = append(costly, i)
+		}
+	}
+	rank := func(i int) int {
+		if i == first || i == last {
+			return 1 // the names last: the swapped-name check reads both
+		}
+		return 0
+	}
+	sort.SliceStable(costly, func(x, y int) bool {
+		if rx, ry := rank(costly[x]), rank(costly[y]); rx != ry {
+			return rx < ry
+		}
+		return fields[costly[x]].weight > fields[costly[y]].weight
+	})
+	return append(cheap, costly...), len(cheap)
+}
+
+// score compares a and b. With min > 0 (an evidence rule only) it may stop early and return
+// an empty result when the score cannot reach min; the fields are then compared in r.order.
+func (r *Rule) score(a, b *Prepared, force bool, min float64) Result {
 	var sims [MaxFields]float64
 	var notes [MaxFields]note
 	var present [MaxFields]bool
@@ -376,17 +427,49 @@ func (r *Rule) score(a, b *Prepared, force bool) Result {
 		return Result{}
 	}
 	failed := false
-	for i := range r.fields {
-		f := &r.fields[i]
-		va, vb := &a.vals[i], &b.vals[i]
-		if va.blank() || vb.blank() {
-			if f.spec.Required {
-				failed = true
+	if min > 0 && min < 1 && r.evidence && !force {
+		// Points the fields must bring for the score to reach min, and the most the fields
+		// not compared yet can still bring (a field's points never exceed its weight, a
+		// swapped-name reading included; a failed requirement only lowers the score).
+		need := math.Log2(min/(1-min)) - r.spec.Prior - 1e-9
+		most := 0.0
+		for i := range r.fields {
+			if va, vb := &a.vals[i], &b.vals[i]; !va.blank() && !vb.blank() {
+				present[i] = true
+				most += r.fields[i].weight
+			} else if r.fields[i].spec.Required {
+				return Result{}
 			}
-			continue
 		}
-		present[i] = true
-		sims[i], notes[i] = f.compare(r.lex, va, vb)
+		got := 0.0
+		for k, i := range r.order {
+			if !present[i] {
+				continue
+			}
+			f := &r.fields[i]
+			sims[i], notes[i] = f.compare(r.lex, &a.vals[i], &b.vals[i])
+			got += f.points(sims[i])
+			most -= f.weight
+			if i == r.first || i == r.last || k < r.cheap-1 {
+				continue // the names' points may still rise (swapped names); cheap ones in one go
+			}
+			if got+most < need {
+				return Result{}
+			}
+		}
+	} else {
+		for i := range r.fields {
+			f := &r.fields[i]
+			va, vb := &a.vals[i], &b.vals[i]
+			if va.blank() || vb.blank() {
+				if f.spec.Required {
+					failed = true
+				}
+				continue
+			}
+			present[i] = true
+			sims[i], notes[i] = f.compare(r.lex, va, vb)
+		}
 	}
 	swapped := false
 	if r.first >= 0 && present[r.first] && present[r.last] && sims[r.first]+sims[r.last] < 1.9 {

@@ -406,8 +406,10 @@ func (e *Engine) Evaluate(ctx context.Context, req Request) (Decision, error) {
 			if e.exceptions != nil && req.Record.ID != "" && e.exceptions.NotDuplicate(req.Record.Entity, req.Record.ID, c.Entity, c.ID) {
 				continue
 			}
-			sc := r.Matcher.Score(prepared[i], r.Matcher.PrepareCandidateWith(&scratch, c))
-			if sc.Score < r.WarnThreshold || sc.Score <= 0 {
+			// Only candidates at the warn threshold or above are reported: ScoreAbove stops
+			// comparing one as soon as it cannot get there.
+			sc, ok := r.Matcher.ScoreAbove(prepared[i], r.Matcher.PrepareCandidateWith(&scratch, c), r.WarnThreshold)
+			if !ok || sc.Score < r.WarnThreshold || sc.Score <= 0 {
 				continue
 			}
 			m := Match{Rule: r.Name, Action: r.ActionFor(req.EntryPoint), Level: OutcomeWarn,
