@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -298,6 +299,9 @@ func (e *Engine) Config() EngineConfig { return e.cfg }
 // AddObserver adds an observer after construction (wiring order in main).
 func (e *Engine) AddObserver(o Observer) { e.observers = append(e.observers, o) }
 
+// scratchPool holds the decisions' candidate scratch space.
+var scratchPool = sync.Pool{New: func() any { return new(matcher.CandidateScratch) }}
+
 // releaseTimeout bounds the background release of a blocked create's reservations.
 const releaseTimeout = 2 * time.Second
 
@@ -394,7 +398,10 @@ func (e *Engine) Evaluate(ctx context.Context, req Request) (Decision, error) {
 	}
 
 	var matches []Match
-	var scratch matcher.CandidateScratch // candidates the index keeps prepared are decoded here
+	// Candidates the index keeps prepared are decoded into scratch, reused from decision to
+	// decision (a result holds strings of the candidates' forms, never the scratch's slices).
+	scratch := scratchPool.Get().(*matcher.CandidateScratch)
+	defer scratchPool.Put(scratch)
 	if len(res.Records) > e.cfg.MaxCandidates {
 		res.Records = res.Records[:e.cfg.MaxCandidates]
 	}
@@ -408,7 +415,7 @@ func (e *Engine) Evaluate(ctx context.Context, req Request) (Decision, error) {
 			}
 			// Only candidates at the warn threshold or above are reported: ScoreAbove stops
 			// comparing one as soon as it cannot get there.
-			sc, ok := r.Matcher.ScoreAbove(prepared[i], r.Matcher.PrepareCandidateWith(&scratch, c), r.WarnThreshold)
+			sc, ok := r.Matcher.ScoreAbove(prepared[i], r.Matcher.PrepareCandidateWith(scratch, c), r.WarnThreshold)
 			if !ok || sc.Score < r.WarnThreshold || sc.Score <= 0 {
 				continue
 			}
