@@ -3,6 +3,7 @@ package matcher
 import (
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"testing"
 
 	"github.com/nyaruka/phonenumbers"
@@ -115,4 +116,53 @@ func TestCanonicalRecord(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestPrefixPatternsWithoutRegexp: the national prefix patterns decided without their
+// expression (prefixPattern.alts) match exactly the digit strings the expression matches, for
+// every pattern of the library's metadata; and nearly all of them are decided so.
+func TestPrefixPatternsWithoutRegexp(t *testing.T) {
+	rng := rand.New(rand.NewPCG(9, 9))
+	total, simple := 0, 0
+	for cc, ps := range fastCountryCodes() {
+		for _, p := range ps {
+			total++
+			if !p.simple {
+				continue
+			}
+			simple++
+			var probes []string
+			for n := 1; n <= 17; n++ {
+				for range 200 {
+					b := make([]byte, n)
+					for i := range b {
+						b[i] = byte('0' + rng.IntN(10))
+					}
+					// Often start like a match would, so that the classes are exercised.
+					if len(p.alts) > 0 && rng.IntN(2) == 0 {
+						q := p.alts[rng.IntN(len(p.alts))]
+						for i := 0; i < len(q.pos) && i < n; i++ {
+							for c := byte('0'); c <= '9'; c++ {
+								if q.pos[i].has(c) && rng.IntN(3) == 0 {
+									b[i] = c
+									break
+								}
+							}
+						}
+					}
+					probes = append(probes, string(b))
+				}
+			}
+			for _, s := range probes {
+				want := strings.HasPrefix(s, p.lit) && (p.complete || p.re.MatchString(s))
+				if got := p.match(s); got != want {
+					t.Fatalf("+%d, pattern %s, %q: match %v, the expression says %v", cc, p.re, s, got, want)
+				}
+			}
+		}
+	}
+	if simple*10 < total*9 {
+		t.Errorf("%d of %d national prefix patterns decided without their expression, want ≥ 90%%", simple, total)
+	}
+	t.Logf("%d of %d national prefix patterns decided without their expression", simple, total)
 }

@@ -37,7 +37,11 @@ func isApostrophe(r rune) bool {
 // single space, trimmed, and cut to MaxValueRunes. Invalid UTF-8 bytes count as separators.
 func Fold(s string) string {
 	var buf [128]byte
-	return string(foldAppend(buf[:0], s))
+	b := foldAppend(buf[:0], s)
+	if string(b) == s {
+		return s // already folded (a stored value, a lower-case name): no copy
+	}
+	return string(b)
 }
 
 // foldAppend appends the folded form of s to dst.
