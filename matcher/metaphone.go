@@ -1,10 +1,6 @@
 package matcher
 
-import (
-	"hash/maphash"
-	"strings"
-	"sync/atomic"
-)
+import "strings"
 
 // DoubleMetaphone returns the primary and alternate Double Metaphone codes of a word, each at
 // most 4 characters, as described by Lawrence Philips ("The Double Metaphone Search
@@ -14,36 +10,9 @@ import (
 // The input should be a single name already folded to ASCII letters (see Fold): other
 // characters are treated as word breaks. The alternate code equals the primary when the word
 // has no alternative pronunciation. An empty word gives two empty codes.
-//
-// Codes of recent words are kept in a small cache: names follow a steep frequency curve (a few
-// thousand first and last names make most of any CRM), so most words come again, and a cache
-// hit costs a hash and a comparison instead of the rules' walk.
 func DoubleMetaphone(word string) (primary, alternate string) {
-	if len(word) > maxCachedWord {
-		return doubleMetaphone(word, 4)
-	}
-	slot := &metaphoneCache[maphash.String(metaphoneSeed, word)&(metaphoneSlots-1)]
-	if e := slot.Load(); e != nil && e.word == word {
-		return e.primary, e.alternate
-	}
-	primary, alternate = doubleMetaphone(word, 4)
-	slot.Store(&metaphoneEntry{word: strings.Clone(word), primary: primary, alternate: alternate})
-	return primary, alternate
+	return doubleMetaphone(word, 4)
 }
-
-// The metaphone cache: direct-mapped, lock-free; a word whose slot another word took is
-// computed again (and takes the slot back).
-const (
-	metaphoneSlots = 1 << 14
-	maxCachedWord  = 32
-)
-
-type metaphoneEntry struct{ word, primary, alternate string }
-
-var (
-	metaphoneSeed  = maphash.MakeSeed()
-	metaphoneCache [metaphoneSlots]atomic.Pointer[metaphoneEntry]
-)
 
 // dmState walks one upper-cased word and builds both codes.
 type dmState struct {

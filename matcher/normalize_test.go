@@ -1,10 +1,8 @@
 package matcher
 
 import (
-	"fmt"
 	"math/rand"
 	"strings"
-	"sync"
 	"testing"
 	"unicode"
 	"unicode/utf8"
@@ -402,27 +400,3 @@ func TestFastPathsAgreeWithEdlib(t *testing.T) {
 	}
 }
 
-// TestDoubleMetaphoneCache: codes come out the same from the cache as computed, for words
-// that share a slot (many more words than slots), repeated words, concurrent callers, and
-// words too long to cache.
-func TestDoubleMetaphoneCache(t *testing.T) {
-	words := []string{"smith", "schmidt", "catherine", "kathryn", "filipowicz", strings.Repeat("ab", 40)}
-	for i := range 3 * metaphoneSlots {
-		words = append(words, fmt.Sprintf("%c%cson%d", 'a'+i%26, 'a'+(i/26)%26, i))
-	}
-	var wg sync.WaitGroup
-	for g := range 4 {
-		wg.Go(func() {
-			for k := range 2 * len(words) {
-				w := words[(k*7+g)%len(words)]
-				p, a := DoubleMetaphone(w)
-				wp, wa := doubleMetaphone(w, 4)
-				if p != wp || a != wa {
-					t.Errorf("DoubleMetaphone(%q) = %q, %q; computed %q, %q", w, p, a, wp, wa)
-					return
-				}
-			}
-		})
-	}
-	wg.Wait()
-}
