@@ -399,4 +399,3 @@ func TestFastPathsAgreeWithEdlib(t *testing.T) {
 		}
 	}
 }
-
