@@ -40,6 +40,7 @@ func (r *Rule) IndexEntry(rec Record, dst []byte) ([]string, []byte) {
 }
 
 func (r *Rule) appendForm(dst []byte, p *Prepared) []byte {
+	r.complete(p)
 	var body []byte
 	for i := range p.vals {
 		body = appendValue(body, &p.vals[i])
@@ -179,8 +180,10 @@ type CandidateScratch struct {
 // PrepareCandidate(rec). The result must be treated as read-only.
 //
 // A candidate without a usable form is prepared into s as well the first time it comes (no
-// allocation for its values), and through the rule's candidate cache when it comes again
-// (see candidateCache.again): a candidate seen once in a million is not worth a cache entry.
+// allocation for its values), lazily: its values are prepared as ScoreAbove compares them (and
+// in full by any other use), so that a candidate given up on early costs only the fields
+// compared; through the rule's candidate cache when it comes again (see candidateCache.again):
+// a candidate seen once in a million is not worth a cache entry.
 func (r *Rule) PrepareCandidateWith(s *CandidateScratch, rec Record) *Prepared {
 	if s == nil {
 		return r.PrepareCandidate(rec)
@@ -195,7 +198,7 @@ func (r *Rule) PrepareCandidateWith(s *CandidateScratch, rec Record) *Prepared {
 	if r.cache != nil && rec.ID != "" && r.cache.again(rec) {
 		return r.PrepareCandidate(rec)
 	}
-	r.prepareInto(&s.p, rec, true)
+	r.prepareLazy(&s.p, rec)
 	return &s.p
 }
 

@@ -47,6 +47,7 @@ func (r *Rule) keyLabel(parts []compiledPart) string {
 
 // BlockingKeys returns the index keys under which candidates for p are filed.
 func (r *Rule) BlockingKeys(p *Prepared) []string {
+	r.complete(p)
 	if len(p.vals) != len(r.fields) {
 		return nil
 	}
@@ -79,6 +80,7 @@ outer:
 
 // StrongKeys returns the keys of p's exact identifiers, reserved against concurrent creates.
 func (r *Rule) StrongKeys(p *Prepared) []string {
+	r.complete(p)
 	if len(p.vals) != len(r.fields) {
 		return nil
 	}

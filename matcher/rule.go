@@ -3,6 +3,7 @@ package matcher
 import (
 	"fmt"
 	"math"
+	"math/bits"
 	"sort"
 	"strings"
 )
@@ -310,6 +311,56 @@ func (r *Rule) Spec() RuleSpec { return r.spec }
 type Prepared struct {
 	Record Record
 	vals   []value
+	// A candidate prepared lazily (PrepareCandidateWith without a form): the fields whose
+	// values are not prepared yet (bit i for field i; their attribute is present), their raw
+	// values, and the phone region once known. Every reader of vals calls complete or ensure.
+	pending  uint32
+	raws     []string
+	region   string
+	regionOK bool
+}
+
+// prepareLazy sets p up as rec's candidate with no value prepared yet: ScoreAbove prepares
+// only the fields it compares, so that a candidate it gives up on early costs only those.
+func (r *Rule) prepareLazy(p *Prepared, rec Record) {
+	n := len(r.fields)
+	if cap(p.vals) < n {
+		p.vals = make([]value, n)
+	}
+	p.vals = p.vals[:n]
+	clear(p.vals)
+	if cap(p.raws) < n {
+		p.raws = make([]string, n)
+	}
+	p.raws = p.raws[:n]
+	p.Record, p.pending, p.region, p.regionOK = rec, 0, "", false
+	for i := range r.fields {
+		raw, ok := rec.Attr(r.fields[i].candAttr)
+		p.raws[i] = raw
+		if ok {
+			p.pending |= 1 << i
+		}
+	}
+}
+
+// ensure prepares field i of a lazily prepared candidate if it is not yet: exactly the value
+// prepareInto gives it.
+func (r *Rule) ensure(p *Prepared, i int) {
+	if p.pending&(1<<i) == 0 {
+		return
+	}
+	p.pending &^= 1 << i
+	if !p.regionOK {
+		p.region, p.regionOK = r.recordRegion(p.Record), true
+	}
+	p.vals[i] = r.fields[i].prepareValue(r.lex, p.raws[i], p.region)
+}
+
+// complete prepares every field of p still pending.
+func (r *Rule) complete(p *Prepared) {
+	for p.pending != 0 {
+		r.ensure(p, bits.TrailingZeros32(p.pending))
+	}
 }
 
 // Prepare normalises the record being checked (its attributes are read by FieldSpec.Attr).
@@ -431,10 +482,13 @@ func (r *Rule) score(a, b *Prepared, force bool, min float64) Result {
 		// Points the fields must bring for the score to reach min, and the most the fields
 		// not compared yet can still bring (a field's points never exceed its weight, a
 		// swapped-name reading included; a failed requirement only lowers the score).
+		// A lazily prepared candidate's pending fields count as present until prepared.
+		r.complete(a)
 		need := math.Log2(min/(1-min)) - r.spec.Prior - 1e-9
 		most := 0.0
 		for i := range r.fields {
-			if va, vb := &a.vals[i], &b.vals[i]; !va.blank() && !vb.blank() {
+			maybe := b.pending&(1<<i) != 0 || !b.vals[i].blank()
+			if !a.vals[i].blank() && maybe {
 				present[i] = true
 				most += r.fields[i].weight
 			} else if r.fields[i].spec.Required {
@@ -447,6 +501,15 @@ func (r *Rule) score(a, b *Prepared, force bool, min float64) Result {
 				continue
 			}
 			f := &r.fields[i]
+			r.ensure(b, i)
+			if b.vals[i].blank() {
+				if f.spec.Required {
+					return Result{}
+				}
+				present[i] = false
+				most -= f.weight
+				continue
+			}
 			sims[i], notes[i] = f.compare(r.lex, &a.vals[i], &b.vals[i])
 			got += f.points(sims[i])
 			most -= f.weight
@@ -457,7 +520,10 @@ func (r *Rule) score(a, b *Prepared, force bool, min float64) Result {
 				return Result{}
 			}
 		}
+		// Fields neither side has stay unprepared: nothing below reads a field not present.
 	} else {
+		r.complete(a)
+		r.complete(b)
 		for i := range r.fields {
 			f := &r.fields[i]
 			va, vb := &a.vals[i], &b.vals[i]

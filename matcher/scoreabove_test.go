@@ -63,7 +63,9 @@ func blockPairs(n int) [][2]matcher.Record {
 
 // TestScoreAboveAgreesWithScore: under every shipped rule and at several thresholds,
 // ScoreAbove keeps exactly the pairs whose Score reaches the threshold, with Score's result,
-// whatever order it compares the fields in and wherever it stops.
+// whatever order it compares the fields in and wherever it stops, for candidates prepared in
+// full and for candidates prepared lazily (PrepareCandidateWith) of which it prepares only the
+// fields it compares.
 func TestScoreAboveAgreesWithScore(t *testing.T) {
 	set, err := rules.Parse(configs.DefaultRules, "rules.yaml", nil)
 	if err != nil {
@@ -71,6 +73,7 @@ func TestScoreAboveAgreesWithScore(t *testing.T) {
 	}
 	pairs := blockPairs(6000)
 	kept := 0
+	var scratch matcher.CandidateScratch
 	for _, rl := range set.Rules() {
 		r := rl.Matcher
 		for _, min := range []float64{0.5, rl.WarnThreshold, rl.BlockThreshold, 0.999} {
@@ -79,15 +82,25 @@ func TestScoreAboveAgreesWithScore(t *testing.T) {
 				probe.Entity, cand.Entity = rl.Entity, rl.CandidateEntity
 				a, b := r.Prepare(probe), r.PrepareCandidate(cand)
 				want := r.Score(a, b)
-				got, ok := r.ScoreAbove(a, b, min)
-				if reach := want.Score >= min && want.Score > 0; ok != reach {
-					t.Fatalf("%s, min %v, pair %d: ScoreAbove ok=%v, Score %v", rl.Name, min, k, ok, want.Score)
-				}
-				if ok {
-					kept++
-					if !reflect.DeepEqual(got, want) {
-						t.Fatalf("%s, min %v, pair %d: ScoreAbove\n%+v\nScore\n%+v", rl.Name, min, k, got, want)
+				// The candidate prepared eagerly, and lazily as the engine does (no id, no
+				// form: only the fields ScoreAbove compares are prepared).
+				cand.ID = ""
+				lazy := r.PrepareCandidateWith(&scratch, cand)
+				for j, cb := range []*matcher.Prepared{b, lazy} {
+					got, ok := r.ScoreAbove(a, cb, min)
+					if reach := want.Score >= min && want.Score > 0; ok != reach {
+						t.Fatalf("%s, min %v, pair %d, candidate %d: ScoreAbove ok=%v, Score %v", rl.Name, min, k, j, ok, want.Score)
 					}
+					if ok {
+						kept++
+						if !reflect.DeepEqual(got, want) {
+							t.Fatalf("%s, min %v, pair %d, candidate %d: ScoreAbove\n%+v\nScore\n%+v", rl.Name, min, k, j, got, want)
+						}
+					}
+				}
+				// Whatever ScoreAbove left unprepared, the candidate's other uses see it all.
+				if got, want := r.BlockingKeys(lazy), r.BlockingKeys(b); !reflect.DeepEqual(got, want) {
+					t.Fatalf("%s, pair %d: keys of the lazy candidate %v, eager %v", rl.Name, k, got, want)
 				}
 			}
 		}
