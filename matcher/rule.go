@@ -32,6 +32,9 @@ type Rule struct {
 	// first cheap entries of order are the cheap fields.
 	order []int
 	cheap int
+	// byCandAttr is the field indexes in the order of their candidate attributes' names (the
+	// order of packed attributes), for reading a packed candidate in one pass.
+	byCandAttr []int
 }
 
 // field is a compiled FieldSpec.
@@ -213,6 +216,13 @@ func Compile(spec RuleSpec, lex *Lexicon) (*Rule, error) {
 		r.first, r.last = -1, -1
 	}
 	r.order, r.cheap = compareOrder(r.fields, r.first, r.last)
+	r.byCandAttr = make([]int, len(r.fields))
+	for i := range r.byCandAttr {
+		r.byCandAttr[i] = i
+	}
+	sort.SliceStable(r.byCandAttr, func(x, y int) bool {
+		return r.fields[r.byCandAttr[x]].candAttr < r.fields[r.byCandAttr[y]].candAttr
+	})
 	if spec.Scoring == ScoringEvidence && (math.IsNaN(spec.Prior) || math.IsInf(spec.Prior, 0)) {
 		bad("prior", "must be a number")
 	}
@@ -334,6 +344,30 @@ func (r *Rule) prepareLazy(p *Prepared, rec Record) {
 	}
 	p.raws = p.raws[:n]
 	p.Record, p.pending, p.region, p.regionOK = rec, 0, "", false
+	clear(p.raws)
+	if rec.Attrs == nil && rec.Packed != "" {
+		// One pass over the packed attributes (in name order) against the fields in the order
+		// of their attributes' names, instead of a scan of the packed string per field.
+		t, k := rec.Packed, 0
+		for len(t) > 0 && k < len(r.byCandAttr) {
+			name, ok1 := nextPacked(&t)
+			value, ok2 := nextPacked(&t)
+			if !ok1 || !ok2 {
+				break // damaged: the attributes before the damage, as Record.Attr reads them
+			}
+			for k < len(r.byCandAttr) && r.fields[r.byCandAttr[k]].candAttr < name {
+				k++
+			}
+			for j := k; j < len(r.byCandAttr) && r.fields[r.byCandAttr[j]].candAttr == name; j++ {
+				i := r.byCandAttr[j]
+				if p.pending&(1<<i) == 0 { // the first of two equal names, as Record.Attr
+					p.raws[i] = value
+					p.pending |= 1 << i
+				}
+			}
+		}
+		return
+	}
 	for i := range r.fields {
 		raw, ok := rec.Attr(r.fields[i].candAttr)
 		p.raws[i] = raw
@@ -350,7 +384,7 @@ func (r *Rule) ensure(p *Prepared, i int) {
 		return
 	}
 	p.pending &^= 1 << i
-	if !p.regionOK {
+	if !p.regionOK && r.fields[i].kind == kPhone { // only phones read the region
 		p.region, p.regionOK = r.recordRegion(p.Record), true
 	}
 	p.vals[i] = r.fields[i].prepareValue(r.lex, p.raws[i], p.region)

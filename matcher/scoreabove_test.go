@@ -86,7 +86,12 @@ func TestScoreAboveAgreesWithScore(t *testing.T) {
 				// form: only the fields ScoreAbove compares are prepared).
 				cand.ID = ""
 				lazy := r.PrepareCandidateWith(&scratch, cand)
-				for j, cb := range []*matcher.Prepared{b, lazy} {
+				// And lazily from packed attributes, as the indexes hand candidates out.
+				packed := cand
+				packed.Attrs, packed.Packed = nil, matcher.PackAttrs(cand.Attrs)
+				var scratch2 matcher.CandidateScratch
+				lazyPacked := r.PrepareCandidateWith(&scratch2, packed)
+				for j, cb := range []*matcher.Prepared{b, lazy, lazyPacked} {
 					got, ok := r.ScoreAbove(a, cb, min)
 					if reach := want.Score >= min && want.Score > 0; ok != reach {
 						t.Fatalf("%s, min %v, pair %d, candidate %d: ScoreAbove ok=%v, Score %v", rl.Name, min, k, j, ok, want.Score)
@@ -99,8 +104,10 @@ func TestScoreAboveAgreesWithScore(t *testing.T) {
 					}
 				}
 				// Whatever ScoreAbove left unprepared, the candidate's other uses see it all.
-				if got, want := r.BlockingKeys(lazy), r.BlockingKeys(b); !reflect.DeepEqual(got, want) {
-					t.Fatalf("%s, pair %d: keys of the lazy candidate %v, eager %v", rl.Name, k, got, want)
+				for _, l := range []*matcher.Prepared{lazy, lazyPacked} {
+					if got, want := r.BlockingKeys(l), r.BlockingKeys(b); !reflect.DeepEqual(got, want) {
+						t.Fatalf("%s, pair %d: keys of the lazy candidate %v, eager %v", rl.Name, k, got, want)
+					}
 				}
 			}
 		}
