@@ -148,24 +148,36 @@ const fixedSenders = 128
 
 // fixedRate sends rate requests per second for dur, open loop: request i is due at
 // start+i/rate whatever happened to the others, and its latency counts from when it was due,
-// so that a stall shows in the percentiles instead of slowing the sender down. A pacer hands
-// each due time to an idle sender; senders take the connection returned last (as an HTTP
+// so that a stall shows in the percentiles instead of slowing the sender down. Each idle sender
+// takes the next due time; senders take the connection returned last (as an HTTP
 // client's pool does), so that a few warm connections carry the load, not 128 cold ones.
 func (d *driver) fixedRate(ctx context.Context, u string, rate int, dur time.Duration) phase {
 	total := int(dur.Seconds() * float64(rate))
 	interval := time.Second / time.Duration(rate)
 	out := make([]result, total)
-	jobs := make(chan int, total)
 	pool := &wirePool{target: u, secret: d.secret}
 	defer pool.close()
 	var wg sync.WaitGroup
+	var next atomic.Int64
 	start := time.Now()
+	// Each sender takes the next request of the schedule, sleeps until it is due and sends it:
+	// one wake-up per request, no hand-off between a pacer and the sender (on two cores shared
+	// with the gateway, each hand-off was CPU taken from the server being measured).
 	for range fixedSenders {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range jobs {
+		wg.Go(func() {
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= total {
+					return
+				}
 				due := start.Add(time.Duration(i) * interval)
+				if ctx.Err() != nil {
+					out[i] = result{outcome: 'e', due: due}
+					continue
+				}
+				if wait := time.Until(due); wait > 0 {
+					time.Sleep(wait)
+				}
 				if late := time.Since(due); late > maxLate {
 					// The server has fallen so far behind that the rest of the schedule is
 					// moot: count the request as failed (overrun) instead of sending it.
@@ -183,21 +195,8 @@ func (d *driver) fixedRate(ctx context.Context, u string, rate int, dur time.Dur
 				r.due = due
 				out[i] = r
 			}
-		}()
+		})
 	}
-	for i := 0; i < total; i++ {
-		if ctx.Err() != nil {
-			for ; i < total; i++ {
-				out[i] = result{outcome: 'e', due: start.Add(time.Duration(i) * interval)}
-			}
-			break
-		}
-		if wait := time.Until(start.Add(time.Duration(i) * interval)); wait > 0 {
-			time.Sleep(wait)
-		}
-		jobs <- i
-	}
-	close(jobs)
 	wg.Wait()
 	return phase{results: out, elapsed: time.Since(start)}
 }

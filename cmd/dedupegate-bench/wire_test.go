@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"io"
 	"net"
 	"net/http"
@@ -9,6 +10,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // TestWire drives the load generator's HTTP/1.1 sender against a real net/http server on
@@ -112,5 +114,45 @@ func TestWirePoolLIFO(t *testing.T) {
 	}
 	if got, _ := p.get(); got != a || len(p.all) != 2 {
 		t.Fatal("dialled although one was idle")
+	}
+}
+
+// TestFixedRateSchedule: the fixed-rate phase sends every request of its schedule once, each
+// due interval after the one before, counts its latency from when it was due, and keeps the
+// schedule while the server is slow (requests overlap instead of queueing behind each other).
+func TestFixedRateSchedule(t *testing.T) {
+	var hits atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.ReadAll(r.Body)
+		if hits.Add(1)%10 == 0 {
+			time.Sleep(30 * time.Millisecond) // every tenth answer slow
+		}
+		w.WriteHeader(http.StatusOK)
+		_, _ = w.Write([]byte(`{"result":"allow"}`))
+	}))
+	defer srv.Close()
+	d := &driver{secret: "s", tpl: []template{newTemplate([]byte(`{"n":1}`), false)}}
+	const rate = 500
+	start := time.Now()
+	ph := d.fixedRate(context.Background(), srv.URL+"/webhooks/dataverse", rate, 400*time.Millisecond)
+	if len(ph.results) != 200 || hits.Load() != 200 {
+		t.Fatalf("%d results, %d requests served, want 200 each", len(ph.results), hits.Load())
+	}
+	interval := time.Second / rate
+	for i, r := range ph.results {
+		if r.outcome != 'a' {
+			t.Fatalf("request %d: outcome %q", i, r.outcome)
+		}
+		if i > 0 && r.due.Sub(ph.results[i-1].due) != interval {
+			t.Fatalf("request %d due %v after the one before, want %v", i, r.due.Sub(ph.results[i-1].due), interval)
+		}
+		if r.lat <= 0 || r.due.Before(start) {
+			t.Fatalf("request %d: latency %v, due %v before the start %v", i, r.lat, r.due, start)
+		}
+	}
+	// 20 answers took 30 ms; had the requests queued behind them the phase would take over
+	// 400 ms + 20 × 30 ms.
+	if ph.elapsed > 900*time.Millisecond {
+		t.Fatalf("the phase took %v: the slow answers held the schedule up", ph.elapsed)
 	}
 }
