@@ -74,6 +74,13 @@ func (x *Index) lookup(ctx context.Context, st *state, q rules.Lookup) (rules.Lo
 	lists := make([]*redis.StringSliceCmd, len(keys))
 	for i, k := range keys {
 		kids[i] = keyID(k)
+		if m := q.MaxBlock[k]; m > 0 && m < bigAt {
+			if _, big := x.big.Load(kids[i]); big {
+				// Known to have a list (its marker, once written, stays for the life of the
+				// index), so over this maximum: skipped without a read, as its read would be.
+				continue
+			}
+		}
 		lo, hi := lexRange(kids[i])
 		args := make([]any, 4, 7)
 		args[0], args[1], args[2], args[3] = "zrangebylex", st.keyBucket(kids[i]), lo, hi
@@ -127,6 +134,9 @@ func (x *Index) lookup(ctx context.Context, st *state, q rules.Lookup) (rules.Lo
 	slotOf := map[uint32]int{}
 	inKey := map[uint32]bool{}
 	for i, c := range ranges {
+		if c == nil {
+			continue // known big and over its maximum
+		}
 		members, err := c.StringSlice()
 		if err != nil {
 			return rules.LookupResult{}, fmt.Errorf("redisindex: lookup: %w", err)
@@ -137,7 +147,8 @@ func (x *Index) lookup(ctx context.Context, st *state, q rules.Lookup) (rules.Lo
 				return rules.LookupResult{}, fmt.Errorf("redisindex: lookup: %w", err)
 			}
 		} else if len(members) > 0 && isBigMarker(members[0]) {
-			continue // over its maximum (the marker sorts first in the key's range)
+			x.markBig(kids[i]) // the next lookups skip it without a read
+			continue           // over its maximum (the marker sorts first in the key's range)
 		}
 		// A big key's first records may be in both places (see upsertChunk).
 		clear(inKey)
