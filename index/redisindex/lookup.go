@@ -100,8 +100,12 @@ func (x *Index) lookup(ctx context.Context, st *state, q rules.Lookup) (rules.Lo
 	// Releases queued since the last round trip go first, so that a key given back by an
 	// earlier blocked save of this instance is free for this lookup's claim.
 	x.releases.drainInto(ctx, pipe, x.prefix)
-	var claim *redis.Cmd
-	if len(q.Reserve) > 0 {
+	var claim, claimOne *redis.Cmd
+	switch {
+	case len(q.Reserve) == 1 && st.setNXGet:
+		// One key: SET NX GET claims it, and tells whose it is when it cannot.
+		claimOne = pipe.Do(ctx, "set", reservationKey(x.prefix, q.Reserve[0]), q.Holder, "px", ttl.Milliseconds(), "nx", "get")
+	case len(q.Reserve) > 0:
 		rkeys := make([]string, len(q.Reserve))
 		for i, k := range q.Reserve {
 			rkeys[i] = reservationKey(x.prefix, k)
@@ -115,6 +119,29 @@ func (x *Index) lookup(ctx context.Context, st *state, q rules.Lookup) (rules.Lo
 		return rules.LookupResult{}, err
 	}
 	var out rules.LookupResult
+	if claimOne != nil {
+		holder, err := claimOne.Text()
+		switch {
+		case errors.Is(err, redis.Nil):
+			// Claimed.
+		case err != nil:
+			return rules.LookupResult{}, fmt.Errorf("redisindex: reserve: %w", err)
+		case holder == q.Holder:
+			// The same holder's claim again (Dataverse's retry of the request): the script
+			// restarts its time to live, as for a claim of several keys. Rare: a round trip
+			// of its own.
+			key := reservationKey(x.prefix, q.Reserve[0])
+			held, err := reserveScript.Run(ctx, x.client, []string{key}, q.Holder, ttl.Milliseconds()).Int64Slice()
+			if err != nil {
+				return rules.LookupResult{}, fmt.Errorf("redisindex: reserve: %w", err)
+			}
+			if len(held) > 0 { // expired in between and claimed by another
+				out.Conflicts = append(out.Conflicts, q.Reserve[0])
+			}
+		default:
+			out.Conflicts = append(out.Conflicts, q.Reserve[0])
+		}
+	}
 	if claim != nil {
 		held, err := claim.Int64Slice()
 		if err != nil {

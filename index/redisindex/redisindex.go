@@ -232,6 +232,7 @@ type state struct {
 	recBuckets uint64
 	epoch      string
 	names      *names
+	setNXGet   bool // the server takes SET with both NX and GET (claimOne)
 }
 
 func (st *state) keyBucket(kid uint64) string {
@@ -278,6 +279,19 @@ func (x *Index) ensure(ctx context.Context) (*state, error) {
 	}
 	st := &state{prefix: x.prefix, keyBuckets: b, recBuckets: max(1, b/8), epoch: meta["epoch"], names: newNames()}
 	st.names.load(meta)
+	// A single key is claimed with SET NX GET where the server has it (Redis 7.0 on): a
+	// fraction of the reservation script's cost. Asked of the server itself, not of its
+	// version string (proxies and forks report what they like).
+	err = x.client.Do(ctx, "set", reservationKey(x.prefix, "\x00probe"), "probe", "px", 1000, "nx", "get").Err()
+	var rerr redis.Error
+	switch {
+	case err == nil || errors.Is(err, redis.Nil):
+		st.setNXGet = true
+	case errors.As(err, &rerr):
+		// An error reply (Redis 6: NX and GET do not combine): the script claims every key.
+	default:
+		return nil, fmt.Errorf("redisindex: %w", err)
+	}
 	x.st.Store(st)
 	return st, nil
 }

@@ -11,7 +11,9 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/dedupegate/dedupegate/index/indextest"
 	"github.com/dedupegate/dedupegate/index/redistest"
+	"github.com/dedupegate/dedupegate/rules"
 )
 
 // gateHook holds the first pipeline until the gate opens and counts pipelines.
@@ -159,5 +161,56 @@ func TestSharedRoundTripsRedisDown(t *testing.T) {
 		if err == nil || errors.Is(err, context.DeadlineExceeded) {
 			t.Errorf("lookup %d with Redis down: %v, want the connection error", i, err)
 		}
+	}
+}
+
+// TestConformanceWithScriptClaims runs the conformance suite with every claim made by the
+// reservation script, as on a server without SET NX GET (Redis 6).
+func TestConformanceWithScriptClaims(t *testing.T) {
+	addr := redistest.Standalone(t)
+	indextest.Run(t, func(t *testing.T) indextest.Index {
+		x := newTestIndex(t, []string{addr}, 1024)
+		st, err := x.ensure(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !st.setNXGet {
+			t.Fatal("redis-server 7 takes SET NX GET, but the probe said no")
+		}
+		st.setNXGet = false
+		return x
+	})
+}
+
+// TestSingleKeyRetryRestartsTTL: a single-key claim repeated by its holder (Dataverse's retry)
+// restarts the reservation's time to live, as the script does for several keys; another
+// holder is refused until then and gets the key after.
+func TestSingleKeyRetryRestartsTTL(t *testing.T) {
+	addr := redistest.Standalone(t)
+	x := newTestIndex(t, []string{addr}, 1024)
+	claim := func(holder string) []string {
+		t.Helper()
+		res, err := x.Lookup(t.Context(), rules.Lookup{Reserve: []string{"contact|emailaddress1|a@x.com"}, Holder: holder, TTL: time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res.Conflicts
+	}
+	start := time.Now()
+	if c := claim("A"); len(c) != 0 {
+		t.Fatalf("first claim: %v", c)
+	}
+	time.Sleep(600 * time.Millisecond)
+	if c := claim("A"); len(c) != 0 {
+		t.Fatalf("retry by the holder: %v", c)
+	}
+	retried := time.Now()
+	time.Sleep(time.Until(start.Add(1300 * time.Millisecond)))
+	if c := claim("B"); len(c) != 1 && time.Since(retried) < time.Second {
+		t.Fatalf("another holder 1.3 s after the first claim, 0.7 s after the retry: %v (the retry did not restart the TTL)", c)
+	}
+	time.Sleep(time.Until(retried.Add(1500 * time.Millisecond)))
+	if c := claim("B"); len(c) != 0 {
+		t.Fatalf("another holder after the restarted TTL ran out: %v", c)
 	}
 }
