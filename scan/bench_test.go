@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"testing"
@@ -107,6 +108,11 @@ func BenchmarkScan1M(b *testing.B) {
 }
 
 func benchScan(b *testing.B, set *rules.Set, dir, crmPath, impPath string) {
+	// The collector's target the scan command runs with (GOGC overrides it, as there).
+	before := debug.SetGCPercent(100)
+	gogc := TuneRuntime()
+	defer debug.SetGCPercent(before)
+	b.Logf("GOGC %s", gogc)
 	m, _ := ParseMapping(synthMapping)
 	ctx := context.Background()
 	idx := index.NewMemory()

@@ -40,6 +40,7 @@ flags:
 
 // runScan is the import pre-check (docs/scan.md).
 func runScan(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	scan.TuneRuntime() // the collector's target for a batch that keeps its indexes (GOGC overrides)
 	fs := flag.NewFlagSet("scan", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
