@@ -1,8 +1,6 @@
 package matcher
 
 import (
-	"regexp"
-	"regexp/syntax"
 	"slices"
 	"strings"
 	"sync"
@@ -117,8 +115,8 @@ func e164Fast(s string) string {
 		if national[0] == '0' {
 			return "" // Italian-style leading zeros and trunk prefixes: libphonenumber decides
 		}
-		for _, re := range prefixes {
-			if re.match(national) {
+		for _, p := range prefixes {
+			if end, _ := p.find(national); end >= 0 {
 				return "" // a national prefix (or carrier code) libphonenumber may strip
 			}
 		}
@@ -129,174 +127,14 @@ func e164Fast(s string) string {
 
 var (
 	fastCCOnce sync.Once
-	fastCC     map[int][]prefixPattern
+	fastCC     map[int][]anchoredPattern
 )
-
-// prefixPattern is an anchored national prefix pattern with its literal start, tested first:
-// most numbers are told apart by their first digit without running the expression. Patterns
-// whose alternatives are fixed sequences of digits and digit classes, some anchored at the end
-// ("0", "([25-9]\d{5})$|0", "(183[12])|0": almost all of the library's), are decided by alts
-// without the expression.
-type prefixPattern struct {
-	re       *regexp.Regexp
-	lit      string // every match starts with lit
-	complete bool   // the pattern is lit itself
-	alts     []classSeq
-	simple   bool // alts decides every match
-}
-
-// classSeq is a sequence of byte classes, one per position; anchored: it must end the string.
-type classSeq struct {
-	pos      []byteSet
-	anchored bool
-}
-
-type byteSet [4]uint64
-
-func (b *byteSet) add(c byte)      { b[c>>6] |= 1 << (c & 63) }
-func (b *byteSet) has(c byte) bool { return b[c>>6]&(1<<(c&63)) != 0 }
-func (q classSeq) matches(s string) bool {
-	if len(s) < len(q.pos) || q.anchored && len(s) != len(q.pos) {
-		return false
-	}
-	for i := range q.pos {
-		if !q.pos[i].has(s[i]) {
-			return false
-		}
-	}
-	return true
-}
-
-func (p prefixPattern) match(s string) bool {
-	if !strings.HasPrefix(s, p.lit) {
-		return false
-	}
-	if p.complete {
-		return true
-	}
-	if p.simple {
-		for _, q := range p.alts {
-			if q.matches(s) {
-				return true
-			}
-		}
-		return false
-	}
-	return p.re.MatchString(s)
-}
-
-// compilePrefix returns the pattern of expr ("^(?:" + national prefix for parsing + ")").
-func compilePrefix(expr string) (prefixPattern, error) {
-	re, err := regexp.Compile(expr)
-	if err != nil {
-		return prefixPattern{}, err
-	}
-	lit, complete := re.LiteralPrefix()
-	p := prefixPattern{re: re, lit: lit, complete: complete}
-	if t, err := syntax.Parse(expr, syntax.Perl); err == nil {
-		p.alts, p.simple = classSeqs(t.Simplify())
-	}
-	return p, nil
-}
-
-// classSeqs returns the alternatives of t, a pattern anchored at the start, as class sequences,
-// or ok false when one of them is anything else (a variable length, a non-ASCII class, …).
-func classSeqs(t *syntax.Regexp) ([]classSeq, bool) {
-	for t.Op == syntax.OpCapture {
-		t = t.Sub[0]
-	}
-	if t.Op == syntax.OpConcat && len(t.Sub) > 0 && t.Sub[0].Op == syntax.OpBeginText {
-		rest := *t
-		rest.Sub = t.Sub[1:]
-		if len(rest.Sub) == 1 {
-			return classSeqs(rest.Sub[0])
-		}
-		return classSeqs(&rest)
-	}
-	if t.Op == syntax.OpAlternate {
-		var out []classSeq
-		for _, sub := range t.Sub {
-			qs, ok := classSeqs(sub)
-			if !ok {
-				return nil, false
-			}
-			out = append(out, qs...)
-		}
-		return out, true
-	}
-	var q classSeq
-	if !appendClasses(&q, t) {
-		return nil, false
-	}
-	return []classSeq{q}, true
-}
-
-// appendClasses appends t's positions to q; false when t is not a fixed sequence of ASCII
-// classes (an end anchor may close it).
-func appendClasses(q *classSeq, t *syntax.Regexp) bool {
-	if q.anchored {
-		return false // nothing may follow the end
-	}
-	switch t.Op {
-	case syntax.OpCapture:
-		return appendClasses(q, t.Sub[0])
-	case syntax.OpEmptyMatch:
-		return true
-	case syntax.OpEndText:
-		q.anchored = true
-		return true
-	case syntax.OpLiteral:
-		if t.Flags&syntax.FoldCase != 0 {
-			return false
-		}
-		for _, r := range t.Rune {
-			if r >= 0x80 {
-				return false
-			}
-			var b byteSet
-			b.add(byte(r))
-			q.pos = append(q.pos, b)
-		}
-		return true
-	case syntax.OpCharClass:
-		var b byteSet
-		for i := 0; i+1 < len(t.Rune); i += 2 {
-			lo, hi := t.Rune[i], t.Rune[i+1]
-			if hi >= 0x80 {
-				return false
-			}
-			for r := lo; r <= hi; r++ {
-				b.add(byte(r))
-			}
-		}
-		q.pos = append(q.pos, b)
-		return true
-	case syntax.OpConcat:
-		for _, sub := range t.Sub {
-			if !appendClasses(q, sub) {
-				return false
-			}
-		}
-		return true
-	case syntax.OpRepeat:
-		if t.Min != t.Max || t.Min > 32 {
-			return false
-		}
-		for range t.Min {
-			if !appendClasses(q, t.Sub[0]) {
-				return false
-			}
-		}
-		return true
-	}
-	return false
-}
 
 // fastCountryCodes maps every country calling code to the national prefix patterns of its
 // regions (anchored at the start, as libphonenumber applies them).
-func fastCountryCodes() map[int][]prefixPattern {
+func fastCountryCodes() map[int][]anchoredPattern {
 	fastCCOnce.Do(func() {
-		fastCC = map[int][]prefixPattern{}
+		fastCC = map[int][]anchoredPattern{}
 		coll, err := phonenumbers.MetadataCollection()
 		if err != nil {
 			return // no fast path at all: every number goes through libphonenumber
@@ -308,11 +146,11 @@ func fastCountryCodes() map[int][]prefixPattern {
 			}
 			ps := fastCC[cc]
 			if npp := m.GetNationalPrefixForParsing(); npp != "" {
-				p, err := compilePrefix("^(?:" + npp + ")")
+				p, err := newAnchoredPattern(npp)
 				if err != nil {
 					continue // cannot happen with the library's own metadata; never fast then
 				}
-				if !slices.ContainsFunc(ps, func(q prefixPattern) bool { return q.re.String() == p.re.String() }) {
+				if !slices.ContainsFunc(ps, func(q anchoredPattern) bool { return q.re.String() == p.re.String() }) {
 					ps = append(ps, p) // regions of one code often share a pattern
 				}
 			}

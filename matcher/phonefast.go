@@ -220,57 +220,6 @@ type phonePlan struct {
 	localOnly []int32         // lengths possible for local dialling only
 }
 
-// anchoredPattern is a metadata pattern matched at the start of a string, as the library
-// applies national and international prefixes. A pattern that is a plain string ("0", "00")
-// is matched without the expression.
-type anchoredPattern struct {
-	re      *regexp.Regexp
-	lit     string
-	literal bool
-	groups  bool // the pattern has capturing groups
-}
-
-func newAnchoredPattern(p string) (anchoredPattern, error) {
-	re, err := regexp.Compile("^(?:" + p + ")")
-	if err != nil {
-		return anchoredPattern{}, err
-	}
-	plain, err := regexp.Compile(p)
-	if err != nil {
-		return anchoredPattern{}, err
-	}
-	lit, literal := plain.LiteralPrefix()
-	return anchoredPattern{re: re, lit: lit, literal: literal, groups: re.NumSubexp() > 0}, nil
-}
-
-// find returns the end of the pattern's match at the start of s, or -1 when there is none, and
-// whether a capturing group of the pattern took part in the match.
-func (p anchoredPattern) find(s string) (end int, group bool) {
-	if p.re == nil || len(s) < len(p.lit) || s[:len(p.lit)] != p.lit {
-		return -1, false
-	}
-	if p.literal {
-		return len(p.lit), false
-	}
-	if !p.groups {
-		loc := p.re.FindStringIndex(s)
-		if loc == nil {
-			return -1, false
-		}
-		return loc[1], false
-	}
-	loc := p.re.FindStringSubmatchIndex(s)
-	if loc == nil {
-		return -1, false
-	}
-	for i := 2; i < len(loc); i += 2 {
-		if loc[i] >= 0 {
-			group = true
-		}
-	}
-	return loc[1], group
-}
-
 // stripNationalPrefix mirrors the library's maybeStripNationalPrefixAndCarrierCode for a
 // region without a transform rule: a national prefix at the start of number is dropped, unless
 // number matches the national number pattern and the rest does not. ok is false when a
