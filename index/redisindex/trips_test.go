@@ -59,8 +59,11 @@ func waitQueued(t *testing.T, r *roundTrips, n int) {
 // is its redis.Nil, a command on the wrong type its error, a context that ends while waiting
 // its context error, and nothing of one lookup shows in another's.
 func TestSharedRoundTrips(t *testing.T) {
-	addr := redistest.Standalone(t)
-	c := redistest.Client(t, addr)
+	t.Run("standalone", func(t *testing.T) { testSharedRoundTrips(t, redistest.Client(t, redistest.Standalone(t))) })
+	t.Run("cluster", func(t *testing.T) { testSharedRoundTrips(t, redistest.Client(t, redistest.Cluster(t)...)) })
+}
+
+func testSharedRoundTrips(t *testing.T, c redis.UniversalClient) {
 	h := &gateHook{gate: make(chan struct{})}
 	c.AddHook(h)
 	ctx := context.Background()
