@@ -121,7 +121,7 @@ func benchScan(b *testing.B, set *rules.Set, dir, crmPath, impPath string) {
 		b.Fatal(err)
 	}
 	t0 := time.Now()
-	st, err := LoadAgainst(ctx, set, "contact", f, Input{Name: "crm.csv", Mapping: m, IDColumn: "id"}, idx, nil)
+	st, err := LoadAgainst(ctx, RulesFor(set, "contact", "contact"), "contact", f, Input{Name: "crm.csv", Mapping: m, IDColumn: "id"}, idx, nil)
 	f.Close()
 	if err != nil {
 		b.Fatal(err)

@@ -169,6 +169,21 @@ func (s Summary) Rate() string {
 	return fmt.Sprintf("%d rows in %.2fs (%.0f rows/s)", s.Rows, secs, float64(s.Rows)/secs)
 }
 
+// RulesFor returns the rules a scan of entity rows uses against records of table candidate:
+// those that check entity and search candidate. The scan's indexes file records under these
+// alone (the file's own rows with RulesFor(set, entity, entity), an export loaded with
+// LoadAgainst with RulesFor(set, entity, its table)): keys and forms for the other rules that
+// search the same table would never be read in this scan.
+func RulesFor(set *rules.Set, entity, candidate string) *rules.Set {
+	var rs []*rules.Rule
+	for _, r := range set.ForEntity(entity) {
+		if r.CandidateEntity == candidate {
+			rs = append(rs, r)
+		}
+	}
+	return rules.NewSet(rs)
+}
+
 // AttrsRead returns the attributes the rules for entity read from a checked record and from a
 // candidate of the same table: the columns worth mapping.
 func AttrsRead(set *rules.Set, entity string) []string {
@@ -251,6 +266,7 @@ func Scan(ctx context.Context, cfg Config, in io.Reader, out Outputs) (Summary, 
 	}
 	file := newFileIndex()
 	idx := &sources{crm: cfg.CRM, fallback: cfg.Fallback, rules: cfg.Rules.ForEntity(cfg.Entity), file: file, entity: cfg.Entity}
+	fileRules := RulesFor(cfg.Rules, cfg.Entity, cfg.Entity) // the rules that can match a row with an earlier one
 	eng := rules.NewEngine(cfg.Rules, idx, ecfg, cfg.EngineOptions...)
 	// A row's check is bounded only when the CRM is reached over the network: in memory it
 	// cannot hang, and a timer per row is a cost worth saving.
@@ -310,7 +326,7 @@ func Scan(ctx context.Context, cfg Config, in io.Reader, out Outputs) (Summary, 
 				b.entries = make([]index.Entry, len(b.rows))
 				for i, r := range b.rows {
 					if r.err == "" {
-						b.entries[i] = index.Prepare(cfg.Rules, matcher.Record{Entity: cfg.Entity, ID: fileID(r.num), Attrs: r.attrs})
+						b.entries[i] = index.Prepare(fileRules, matcher.Record{Entity: cfg.Entity, ID: fileID(r.num), Attrs: r.attrs})
 						// Its check decodes these values instead of preparing the row again.
 						r.form = b.entries[i].Record.Form
 					}

@@ -144,7 +144,8 @@ func runScan(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		if aid == "" {
 			aid = *idColumn
 		}
-		mem, bad, code := loadAgainst(ctx, set, ae, *against, scan.Input{Name: *against, Format: scan.DetectFormat(*against),
+		// Filed for the rules this scan uses only (scan.RulesFor).
+		mem, bad, code := loadAgainst(ctx, scan.RulesFor(set, *entity, ae), ae, *against, scan.Input{Name: *against, Format: scan.DetectFormat(*against),
 			Mapping: mapping, IDColumn: aid}, showProgress, stderr)
 		if code != exitOK {
 			return code
