@@ -493,17 +493,6 @@ func TestDataLossUnderARunningInstance(t *testing.T) {
 	}
 }
 
-// cmdCount counts the commands a client sends, pipelined or not.
-type cmdCount struct{ n atomic.Int64 }
-
-func (c *cmdCount) DialHook(next redis.DialHook) redis.DialHook { return next }
-func (c *cmdCount) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
-	return func(ctx context.Context, cmd redis.Cmder) error { c.n.Add(1); return next(ctx, cmd) }
-}
-func (c *cmdCount) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
-	return func(ctx context.Context, cmds []redis.Cmder) error { c.n.Add(int64(len(cmds))); return next(ctx, cmds) }
-}
-
 // TestKnownBigKeysAreNotRead: a key whose block is over its maximum because it has a list
 // (more records than a bucket keeps) is read once by an instance that did not write it, and
 // skipped without a read from then on, with the same answer; a lookup that reads the key
@@ -527,7 +516,7 @@ func TestKnownBigKeysAreNotRead(t *testing.T) {
 	if err := writer.UpsertBatch(t.Context(), batch); err != nil {
 		t.Fatal(err)
 	}
-	cmds := &cmdCount{}
+	cmds := &cmdCounter{} // decide_bench_test.go
 	reader := open(redisindex.WithHook(cmds))
 	// Warm up the reader (metadata, name codes) with a lookup that does not touch the big key.
 	if _, err := reader.Lookup(t.Context(), rules.Lookup{Keys: []string{"own|3"}}); err != nil {
@@ -536,7 +525,7 @@ func TestKnownBigKeysAreNotRead(t *testing.T) {
 	q := rules.Lookup{Keys: []string{"contact|bd|1980-01-01", "own|7"}, MaxBlock: map[string]int{"contact|bd|1980-01-01": 10}}
 	var sent []int64
 	for range 2 {
-		before := cmds.n.Load()
+		before := cmds.cmds.Load()
 		res, err := reader.Lookup(t.Context(), q)
 		if err != nil {
 			t.Fatal(err)
@@ -544,7 +533,7 @@ func TestKnownBigKeysAreNotRead(t *testing.T) {
 		if len(res.Records) != 1 || res.Records[0].ID != guid(7) {
 			t.Fatalf("lookup found %d records, want only contact 7 (the big key is over its maximum)", len(res.Records))
 		}
-		sent = append(sent, cmds.n.Load()-before)
+		sent = append(sent, cmds.cmds.Load()-before)
 	}
 	if sent[1] != sent[0]-1 {
 		t.Fatalf("commands per lookup %v: the second should skip the known big key's read", sent)
