@@ -125,6 +125,9 @@ func (m *Memory) Lookup(ctx context.Context, q rules.Lookup) (rules.LookupResult
 	for _, k := range q.Keys {
 		slots := m.keys[m.keyHash(k)]
 		if q.Skip(k, len(slots)) {
+			if !slices.Contains(out.Skipped, k) {
+				out.Skipped = append(out.Skipped, k)
+			}
 			continue
 		}
 		if limit := q.PerKeyLimit; limit > 0 && len(slots) > limit {

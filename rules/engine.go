@@ -104,6 +104,10 @@ type Lookup struct {
 	// MaxBlock names the keys (a rule's broad keys) that the index skips when more records
 	// than the given number are filed under them (block purging). Use Skip.
 	MaxBlock map[string]int
+	// Elsewhere counts, per key, records of the same block that the caller holds apart from
+	// this index (the scan's earlier rows of the file): Skip counts them toward MaxBlock, so
+	// that a block is purged on its whole size, as if they were filed here too.
+	Elsewhere map[string]int
 	// Reserve are strong keys to claim for Holder for TTL. A key already claimed by Holder
 	// (Dataverse's retry of the same request) is claimed again, not reported as a conflict.
 	Reserve []string
@@ -112,11 +116,18 @@ type Lookup struct {
 }
 
 // Skip reports whether the index skips key, filed for size records: the key has a MaxBlock
-// and size exceeds it. An index learns whether a block exceeds m by reading at most m+1 of
-// its records (ReadFor).
+// and size, with the key's Elsewhere, exceeds it. An index learns whether a block exceeds m
+// by reading at most m+1 of its records (ReadFor). An index reports the keys it skips in
+// LookupResult.Skipped.
 func (q Lookup) Skip(key string, size int) bool {
 	m := q.MaxBlock[key]
-	return m > 0 && size > m
+	if m <= 0 {
+		return false
+	}
+	if q.Elsewhere != nil {
+		size += q.Elsewhere[key]
+	}
+	return size > m
 }
 
 // ReadFor returns how many records of key's block the index needs to read: MaxBlock+1 for a
@@ -136,6 +147,9 @@ type LookupResult struct {
 	Records []matcher.Record
 	// Conflicts are the Reserve keys held by another holder.
 	Conflicts []string
+	// Skipped are the keys of the lookup skipped as over their MaxBlock (Lookup.Skip), each
+	// once: a caller that also holds records under them (Lookup.Elsewhere) skips them too.
+	Skipped []string
 }
 
 // Index is the candidate index as the engine uses it.

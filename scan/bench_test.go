@@ -1,6 +1,7 @@
 package scan
 
 import (
+	"bufio"
 	"context"
 	"fmt"
 	"os"
@@ -86,7 +87,8 @@ func BenchmarkScan1M(b *testing.B) {
 		b.Fatal(err)
 	}
 	t0 := time.Now()
-	if err := writeSynthFiles(crmF, impF, n, rows, 0.05, 0.02, 1); err != nil {
+	truth, err := writeSynthFiles(crmF, impF, n, rows, 0.05, 0.02, 1)
+	if err != nil {
 		b.Fatal(err)
 	}
 	crmF.Close()
@@ -94,7 +96,7 @@ func BenchmarkScan1M(b *testing.B) {
 	fmt.Printf("generated %d CRM rows and %d import rows in %.1fs\n", n, rows, time.Since(t0).Seconds())
 	only := os.Getenv("SCAN_BENCH_RULES")
 	if only == "" || only == "shipped" {
-		b.Run("shipped-rules", func(b *testing.B) { benchScan(b, benchRules(b), dir, crmPath, impPath) })
+		b.Run("shipped-rules", func(b *testing.B) { benchScan(b, benchRules(b), dir, crmPath, impPath, truth, n) })
 	}
 	if only == "" || only == "email" {
 		b.Run("email-rule", func(b *testing.B) {
@@ -102,12 +104,12 @@ func BenchmarkScan1M(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			benchScan(b, set, dir, crmPath, impPath)
+			benchScan(b, set, dir, crmPath, impPath, truth, n)
 		})
 	}
 }
 
-func benchScan(b *testing.B, set *rules.Set, dir, crmPath, impPath string) {
+func benchScan(b *testing.B, set *rules.Set, dir, crmPath, impPath string, truth []int32, crmRows int) {
 	// The collector's target the scan command runs with (GOGC overrides it, as there).
 	before := debug.SetGCPercent(100)
 	gogc := TuneRuntime()
@@ -165,4 +167,14 @@ func benchScan(b *testing.B, set *rules.Set, dir, crmPath, impPath string) {
 	fmt.Printf("%s: %s\n%s: %s, %.1f CPU-s (%.1f CPU-µs/row), GOMAXPROCS %d, peak RSS %.0f MiB\n", b.Name(), sum, b.Name(), sum.Rate(),
 		cpu.Seconds(), float64(cpu.Microseconds())/float64(sum.Rows), runtime.GOMAXPROCS(0), peakRSS())
 	runtime.KeepAlive(idx)
+	res, err := os.Open(filepath.Join(dir, "results.jsonl"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer res.Close()
+	acc, err := synthTruth(bufio.NewReader(res), truth, crmRows)
+	if err != nil {
+		b.Fatal(err)
+	}
+	fmt.Printf("%s: %s\n", b.Name(), acc)
 }

@@ -93,27 +93,41 @@ func (f *fileIndex) id(row int) string {
 	return strconv.Itoa(row)
 }
 
-// lookup appends the rows before limit filed under q's keys: per key, none when q skips the
-// key for the rows before limit, else the first q.PerKeyLimit of them (all when that is ≤ 0),
-// each row once.
-func (f *fileIndex) lookup(dst []matcher.Record, entity string, q rules.Lookup, limit int) []matcher.Record {
+// blocks returns, for each key of q, the rows before limit filed under it (reusing dst).
+func (f *fileIndex) blocks(dst [][]int32, q rules.Lookup, limit int) [][]int32 {
+	dst = dst[:0]
 	f.mu.RLock()
 	defer f.mu.RUnlock()
-	var seen rowSet
 	for _, k := range q.Keys {
 		rows := f.keys[maphash.String(f.seed, k)]
 		n := sort.Search(len(rows), func(i int) bool { return int(rows[i]) >= limit })
-		if q.Skip(k, n) {
+		dst = append(dst, rows[:n:n])
+	}
+	return dst
+}
+
+// records appends the rows of blocks (from blocks, for q.Keys) as candidates: per key, none
+// when it is skipped, else the first q.PerKeyLimit of them (all when that is ≤ 0), each row
+// once.
+func (f *fileIndex) records(dst []matcher.Record, entity string, q rules.Lookup, blocks [][]int32, skipped func(i int) bool) []matcher.Record {
+	var seen rowSet
+	for i, rows := range blocks {
+		if skipped(i) {
 			continue
 		}
-		if perKey := q.PerKeyLimit; perKey > 0 && n > perKey {
-			n = perKey
+		if perKey := q.PerKeyLimit; perKey > 0 && len(rows) > perKey {
+			rows = rows[:perKey]
 		}
-		for _, r := range rows[:n] {
+		for _, r := range rows {
 			seen.add(r)
 		}
 	}
+	if len(seen.order) == 0 {
+		return dst
+	}
 	dst = slices.Grow(dst, len(seen.order))
+	f.mu.RLock()
+	defer f.mu.RUnlock()
 	for _, r := range seen.order {
 		rec := f.rows[int(r)/fileChunk][int(r)%fileChunk]
 		dst = append(dst, matcher.Record{Entity: entity, ID: rec.key, Packed: rec.attrs, Form: rec.form})
@@ -169,15 +183,27 @@ func withRow(ctx context.Context, num int, rec matcher.Record) context.Context {
 // index is missing or fails, the Dataverse fallback; with neither, the file is checked against
 // itself only. The fallback is queried here rather than by the engine, so that the in-file
 // candidates are kept when it is used.
+//
+// A key's block is the CRM's records and the earlier rows filed under it, as if each row had
+// been imported before the next was checked: a broad key (a rule's max_block) is skipped in
+// both when the two together are over its maximum (Lookup.Elsewhere, LookupResult.Skipped).
+// Against the Dataverse fallback, which has no blocks, the rows' own count decides.
 type sources struct {
 	crm      rules.Index          // nil: none
 	fallback rules.FallbackSource // nil: none
 	rules    []*rules.Rule        // the rules checking the file's table (fallback queries)
 	file     *fileIndex
 	entity   string // table of the file's rows
+	scratch  sync.Pool
 }
 
 var _ rules.Index = (*sources)(nil)
+
+// lookupScratch is one lookup's working space, pooled.
+type lookupScratch struct {
+	blocks    [][]int32
+	elsewhere map[string]int
+}
 
 // Lookup implements rules.Index.
 func (s *sources) Lookup(ctx context.Context, q rules.Lookup) (rules.LookupResult, error) {
@@ -185,10 +211,34 @@ func (s *sources) Lookup(ctx context.Context, q rules.Lookup) (rules.LookupResul
 	if !ok {
 		return rules.LookupResult{}, fmt.Errorf("scan: lookup without a row")
 	}
+	sc, _ := s.scratch.Get().(*lookupScratch)
+	if sc == nil {
+		sc = &lookupScratch{elsewhere: map[string]int{}}
+	}
+	defer s.scratch.Put(sc)
+	sc.blocks = s.file.blocks(sc.blocks, q, c.num)
+
 	var out rules.LookupResult
 	var err error
+	union := false // the CRM answered for the keys' whole blocks
 	if s.crm != nil {
-		out, err = s.crm.Lookup(ctx, q)
+		cq := q
+		clear(sc.elsewhere)
+		for i, k := range q.Keys {
+			if n := len(sc.blocks[i]); n > 0 && q.MaxBlock[k] > 0 {
+				sc.elsewhere[k] = q.Elsewhere[k] + n
+			}
+		}
+		if len(sc.elsewhere) > 0 {
+			for k, n := range q.Elsewhere {
+				if _, ok := sc.elsewhere[k]; !ok {
+					sc.elsewhere[k] = n
+				}
+			}
+			cq.Elsewhere = sc.elsewhere
+		}
+		out, err = s.crm.Lookup(ctx, cq)
+		union = err == nil
 	}
 	if s.fallback != nil && (s.crm == nil || err != nil) {
 		recs, ferr := s.fallback.Candidates(ctx, s.rules, c.rec)
@@ -203,7 +253,20 @@ func (s *sources) Lookup(ctx context.Context, q rules.Lookup) (rules.LookupResul
 	if err != nil {
 		return rules.LookupResult{}, err
 	}
-	out.Records = s.file.lookup(out.Records, s.entity, q, c.num)
+	crmSkipped := out.Skipped
+	out.Records = s.file.records(out.Records, s.entity, q, sc.blocks, func(i int) bool {
+		k := q.Keys[i]
+		if union && slices.Contains(crmSkipped, k) {
+			return true
+		}
+		if q.Skip(k, len(sc.blocks[i])) {
+			if !slices.Contains(out.Skipped, k) {
+				out.Skipped = append(out.Skipped, k)
+			}
+			return true
+		}
+		return false
+	})
 	return out, nil
 }
 

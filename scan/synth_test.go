@@ -2,6 +2,8 @@ package scan
 
 import (
 	"bufio"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -10,6 +12,7 @@ import (
 
 // synthPerson is one generated contact.
 type synthPerson struct {
+	n                                                        int // who this is: rows with the same n are duplicates
 	first, last, email, phone, birth, street, city, postcode string
 }
 
@@ -58,7 +61,7 @@ func newSynthPerson(rng *rand.Rand, n int) synthPerson {
 	si := rng.IntN(900 * len(synthStreetType))
 	ti := rng.IntN(30 * len(synthTown))
 	return synthPerson{
-		first: first, last: last,
+		n: n, first: first, last: last,
 		email:    fmt.Sprintf("%s.%s%d@mail%d.net", first, last, n, n%97),
 		phone:    fmt.Sprintf("+44 20 %04d %04d", (n/10000)%10000, n%10000),
 		birth:    fmt.Sprintf("%04d-%02d-%02d", 1940+rng.IntN(65), 1+rng.IntN(12), 1+rng.IntN(28)),
@@ -99,15 +102,16 @@ func synthPersonAt(seed uint64, n int) synthPerson {
 // importRows rows: a share dupCRM of them re-enter an existing contact (with a typo in the first
 // name half of the time), dupFile repeat an earlier row of the import (a typo in the last name
 // half of the time), the rest are new people.
-func writeSynthFiles(crm, imp io.Writer, crmRows, importRows int, dupCRM, dupFile float64, seed uint64) error {
+func writeSynthFiles(crm, imp io.Writer, crmRows, importRows int, dupCRM, dupFile float64, seed uint64) ([]int32, error) {
 	cw := bufio.NewWriterSize(crm, 1<<20)
 	cw.WriteString(synthHeader)
 	for i := range crmRows {
 		writeSynth(cw, fmt.Sprintf("c-%d", i), synthPersonAt(seed, i))
 	}
 	if err := cw.Flush(); err != nil {
-		return err
+		return nil, err
 	}
+	truth := make([]int32, importRows)
 	rng := rand.New(rand.NewPCG(seed, 0x9e3779b97f4a7c15))
 	iw := bufio.NewWriterSize(imp, 1<<20)
 	iw.WriteString(synthHeader)
@@ -133,7 +137,60 @@ func writeSynthFiles(crm, imp io.Writer, crmRows, importRows int, dupCRM, dupFil
 		} else {
 			recent[rng.IntN(len(recent))] = p
 		}
+		truth[i] = int32(p.n)
 		writeSynth(iw, fmt.Sprintf("i-%d", i), p)
 	}
-	return iw.Flush()
+	return truth, iw.Flush()
+}
+
+// synthTruth scores a scan's JSONL results of an import file from writeSynthFiles against the
+// truth it returned: how many re-entered CRM contacts and repeated rows were found, and how
+// many matches name another person.
+func synthTruth(results io.Reader, truth []int32, crmRows int) (string, error) {
+	seen := make(map[int32]bool, len(truth))
+	var crmDup, crmFound, fileDup, fileFound, wrong, wrongRows int
+	dec := json.NewDecoder(results)
+	for row := 1; ; row++ {
+		var r Result
+		if err := dec.Decode(&r); errors.Is(err, io.EOF) {
+			break
+		} else if err != nil {
+			return "", err
+		}
+		if r.Row != row || row > len(truth) {
+			return "", fmt.Errorf("result %d is for row %d", row, r.Row)
+		}
+		who := truth[row-1]
+		isCRM, isFile := int(who) < crmRows, seen[who]
+		seen[who] = true
+		foundCRM, foundFile, bad := false, false, false
+		for _, m := range r.Matches {
+			switch {
+			case m.Source == SourceCRM && m.ID == fmt.Sprintf("c-%d", who):
+				foundCRM = true
+			case m.Source == SourceFile && m.Row >= 1 && m.Row < row && truth[m.Row-1] == who:
+				foundFile = true
+			default:
+				wrong++
+				bad = true
+			}
+		}
+		if isCRM {
+			crmDup++
+			if foundCRM {
+				crmFound++
+			}
+		}
+		if isFile {
+			fileDup++
+			if foundFile {
+				fileFound++
+			}
+		}
+		if bad {
+			wrongRows++
+		}
+	}
+	return fmt.Sprintf("re-entered CRM contacts found %d of %d, repeated rows found %d of %d; %d matches (on %d rows) name another person",
+		crmFound, crmDup, fileFound, fileDup, wrong, wrongRows), nil
 }

@@ -54,6 +54,7 @@ func RunWith(t *testing.T, newIndex Factory, opts Options) {
 		{"EmptyAndUnknown", testEmptyAndUnknown},
 		{"PerKeyLimit", testPerKeyLimit},
 		{"BigBlocks", testBigBlocks},
+		{"BlocksCountedElsewhere", testElsewhere},
 		{"UpsertReplacesKeys", testUpsertReplacesKeys},
 		{"UpsertReplacesAttrs", testUpsertReplacesAttrs},
 		{"Delete", testDelete},
@@ -279,19 +280,69 @@ func testBigBlocks(t *testing.T, x Index, opts Options) {
 		// A big block is skipped when it is over its MaxBlock by one record, read when at it.
 		size := len(ids)
 		over := lookup(t, x, rules.Lookup{Keys: []string{k}, MaxBlock: map[string]int{k: size - 1}})
-		if len(over.Records) != 0 {
-			t.Fatalf("%s (%d records) with max block %d: got %d records, want none", k, size, size-1, len(over.Records))
+		if len(over.Records) != 0 || !slices.Equal(over.Skipped, []string{k}) {
+			t.Fatalf("%s (%d records) with max block %d: got %d records, skipped %q; want none, skipped", k, size, size-1, len(over.Records), over.Skipped)
 		}
-		if n := len(lookup(t, x, rules.Lookup{Keys: []string{k}, MaxBlock: map[string]int{k: 12}}).Records); n != 0 {
-			t.Fatalf("%s (%d records) with max block 12: got %d records, want none", k, size, n)
+		// Twice: the first read may teach the index that the key is big.
+		for range 2 {
+			res := lookup(t, x, rules.Lookup{Keys: []string{k}, MaxBlock: map[string]int{k: 12}})
+			if len(res.Records) != 0 || !slices.Equal(res.Skipped, []string{k}) {
+				t.Fatalf("%s (%d records) with max block 12: got %d records, skipped %q; want none, skipped", k, size, len(res.Records), res.Skipped)
+			}
 		}
 		at := lookup(t, x, rules.Lookup{Keys: []string{k}, MaxBlock: map[string]int{k: size}})
 		if !opts.KeyCollisions || len(at.Records) > 0 {
 			wantRefs(t, k+" at its max block", at.Records, ids...)
+			if len(at.Skipped) != 0 {
+				t.Fatalf("%s at its max block reported skipped", k)
+			}
 		}
 	}
 	if got := len(lookup(t, x, rules.Lookup{Keys: []string{"nm|a", "nm|b"}, PerKeyLimit: 10}).Records); got != 20 {
 		t.Fatalf("two big keys limited to 10 each: got %d", got)
+	}
+}
+
+// testElsewhere checks that records the caller holds apart (Lookup.Elsewhere) count toward a
+// key's MaxBlock, and that the skipped keys are reported once each.
+func testElsewhere(t *testing.T, x Index, opts Options) {
+	var block []string
+	for i := range 8 {
+		id := guid(200 + i)
+		block = append(block, "contact/"+id)
+		upsert(t, x, rec("contact", id), "contact|last|jones")
+	}
+	solo := guid(998)
+	upsert(t, x, rec("contact", solo), "contact|email|solo")
+	const k, empty = "contact|last|jones", "contact|last|nobody"
+	for _, tc := range []struct {
+		name      string
+		elsewhere map[string]int
+		read      bool     // the block is returned
+		skipped   []string // reported skipped
+	}{
+		{"none elsewhere", nil, true, nil},
+		{"at the maximum with those elsewhere", map[string]int{k: 2}, true, nil},
+		{"over the maximum with those elsewhere", map[string]int{k: 3}, false, []string{k}},
+		{"an empty key over its maximum elsewhere", map[string]int{empty: 11}, true, []string{empty}},
+		{"an empty key at its maximum elsewhere", map[string]int{empty: 10}, true, nil},
+		{"elsewhere for a key without a maximum", map[string]int{"contact|email|solo": 50}, true, nil},
+	} {
+		q := rules.Lookup{Keys: []string{k, empty, k, "contact|email|solo"}, MaxBlock: map[string]int{k: 10, empty: 10}, Elsewhere: tc.elsewhere}
+		res := lookup(t, x, q)
+		want := []string{"contact/" + solo}
+		if tc.read {
+			want = append(want, block...)
+		}
+		if opts.KeyCollisions && !tc.read && len(res.Records) == 1 {
+			continue
+		}
+		wantRefs(t, tc.name, res.Records, want...)
+		got := slices.Clone(res.Skipped)
+		slices.Sort(got)
+		if !slices.Equal(got, tc.skipped) {
+			t.Fatalf("%s: skipped %q, want %q", tc.name, res.Skipped, tc.skipped)
+		}
 	}
 }
 

@@ -68,6 +68,7 @@ func (x *Index) lookup(ctx context.Context, st *state, q rules.Lookup) (rules.Lo
 	// Round trip 1: every key's bucket range and list, and the reservations.
 	keys := dedupe(q.Keys)
 	kids := make([]uint64, len(keys))
+	skipped := make([]bool, len(keys)) // over their maximum: reported in out.Skipped
 	pipe := x.client.Pipeline()
 	epoch := pipe.HGet(ctx, x.metaKey(), "epoch")
 	ranges := make([]*redis.Cmd, len(keys))
@@ -78,6 +79,7 @@ func (x *Index) lookup(ctx context.Context, st *state, q rules.Lookup) (rules.Lo
 			if _, big := x.big.Load(kids[i]); big {
 				// Known to have a list (its marker, once written, stays for the life of the
 				// index), so over this maximum: skipped without a read, as its read would be.
+				skipped[i] = true
 				continue
 			}
 		}
@@ -175,7 +177,8 @@ func (x *Index) lookup(ctx context.Context, st *state, q rules.Lookup) (rules.Lo
 			}
 		} else if len(members) > 0 && isBigMarker(members[0]) {
 			x.markBig(kids[i]) // the next lookups skip it without a read
-			continue           // over its maximum (the marker sorts first in the key's range)
+			skipped[i] = true  // over its maximum (the marker sorts first in the key's range)
+			continue
 		}
 		// A big key's first records may be in both places (see upsertChunk).
 		clear(inKey)
@@ -200,7 +203,7 @@ func (x *Index) lookup(ctx context.Context, st *state, q rules.Lookup) (rules.Lo
 		// key in the range (only when the two keys' 48-bit ids collide) can make a block look
 		// larger than it is; records sharing a slot, smaller (counted again below).
 		if q.Skip(keys[i], len(named[i])) {
-			named[i] = nil
+			named[i], skipped[i] = nil, true
 			continue
 		}
 		for _, rid := range named[i] {
@@ -211,6 +214,7 @@ func (x *Index) lookup(ctx context.Context, st *state, q rules.Lookup) (rules.Lo
 		}
 	}
 	if len(rids) == 0 {
+		out.Skipped = skippedKeys(keys, skipped)
 		return out, nil
 	}
 
@@ -256,7 +260,11 @@ func (x *Index) lookup(ctx context.Context, st *state, q rules.Lookup) (rules.Lo
 				}
 			}
 		}
+		if skipped[i] {
+			continue
+		}
 		if q.Skip(keys[i], len(own)) {
+			skipped[i] = true
 			continue // records sharing a slot: the block is over its maximum after all
 		}
 		if limit := q.PerKeyLimit; limit > 0 && len(own) > limit {
@@ -278,7 +286,19 @@ func (x *Index) lookup(ctx context.Context, st *state, q rules.Lookup) (rules.Lo
 			out.Records = append(out.Records, rec)
 		}
 	}
+	out.Skipped = skippedKeys(keys, skipped)
 	return out, nil
+}
+
+// skippedKeys returns the keys marked skipped (nil for none).
+func skippedKeys(keys []string, skipped []bool) []string {
+	var out []string
+	for i, s := range skipped {
+		if s {
+			out = append(out, keys[i])
+		}
+	}
+	return out
 }
 
 // decode turns an entry into a record.
