@@ -20,7 +20,7 @@ func Prepare(set *rules.Set, rec matcher.Record) Entry {
 	// Canonical: phones stored in E.164 are read back without libphonenumber (matcher.CanonicalRecord).
 	canon := canonical(set, rec)
 	keys, form := set.IndexEntry(canon)
-	out := Trim(canon, set.IndexedAttrs(rec.Entity))
+	out := Trim(canon, set.IndexedAttrsView(rec.Entity))
 	out.Form = form
 	return Entry{Record: out, Keys: keys}
 }
@@ -28,13 +28,7 @@ func Prepare(set *rules.Set, rec matcher.Record) Entry {
 // canonical is rec with the values the candidate rules normalise at a cost (phones) in their
 // normal form, so that the copy the index keeps is cheap to prepare as a candidate.
 func canonical(set *rules.Set, rec matcher.Record) matcher.Record {
-	var ms []*matcher.Rule
-	for _, r := range set.Rules() {
-		if r.CandidateEntity == rec.Entity {
-			ms = append(ms, r.Matcher)
-		}
-	}
-	return matcher.CanonicalRecord(rec, ms...)
+	return matcher.CanonicalRecord(rec, set.CandidateMatchers(rec.Entity)...)
 }
 
 // Trim returns a copy of rec holding only attrs (those it has).

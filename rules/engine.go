@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -369,14 +370,13 @@ func (e *Engine) Evaluate(ctx context.Context, req Request) (Decision, error) {
 	prepared := make([]*matcher.Prepared, len(active))
 	var keys, strong []string
 	var maxBlock map[string]int
-	strongRule := map[string]*Rule{}
-	seen := map[string]bool{}
+	var strongRule map[string]*Rule
 	for i, r := range active {
 		prepared[i] = r.Matcher.PrepareChecked(req.Record)
 		for _, k := range r.Matcher.BlockingKeys(prepared[i]) {
 			m := r.Matcher.KeyMaxBlock(k)
-			if !seen[k] {
-				seen[k] = true
+			// A record has a few dozen keys at most: a linear search beats a map.
+			if !slices.Contains(keys, k) {
 				keys = append(keys, k)
 				if m > 0 {
 					if maxBlock == nil {
@@ -395,6 +395,9 @@ func (e *Engine) Evaluate(ctx context.Context, req Request) (Decision, error) {
 		}
 		if e.cfg.Reservations && req.Holder != "" && req.Message == "Create" {
 			for _, k := range r.Matcher.StrongKeys(prepared[i]) {
+				if strongRule == nil {
+					strongRule = map[string]*Rule{}
+				}
 				if _, ok := strongRule[k]; !ok {
 					strongRule[k] = r
 					strong = append(strong, k)

@@ -1,6 +1,7 @@
 package rules
 
 import (
+	"slices"
 	"sort"
 
 	"github.com/dedupegate/dedupegate/matcher"
@@ -72,14 +73,42 @@ type Set struct {
 	rules    []*Rule
 	byEntity map[string][]*Rule
 	byCand   map[string][]*Rule
+	// Computed once: every record filed or checked asks for them.
+	indexed  map[string][]string        // IndexedAttrs
+	watched  map[string][]string        // WatchedAttrs
+	matchers map[string][]*matcher.Rule // CandidateMatchers
 }
 
 // NewSet indexes rules. Rules are evaluated in the order given.
 func NewSet(rs []*Rule) *Set {
-	s := &Set{rules: rs, byEntity: map[string][]*Rule{}, byCand: map[string][]*Rule{}}
+	s := &Set{rules: rs, byEntity: map[string][]*Rule{}, byCand: map[string][]*Rule{},
+		indexed: map[string][]string{}, watched: map[string][]string{}, matchers: map[string][]*matcher.Rule{}}
 	for _, r := range rs {
 		s.byEntity[r.Entity] = append(s.byEntity[r.Entity], r)
 		s.byCand[r.CandidateEntity] = append(s.byCand[r.CandidateEntity], r)
+		s.matchers[r.CandidateEntity] = append(s.matchers[r.CandidateEntity], r.Matcher)
+	}
+	for entity, rs := range s.byCand {
+		seen := map[string]bool{}
+		for _, r := range rs {
+			for _, f := range r.Matcher.Spec().Fields {
+				a := f.CandidateAttr
+				if a == "" {
+					a = f.Attr
+				}
+				seen[a] = true
+			}
+		}
+		s.indexed[entity] = sortedKeys(seen)
+	}
+	for entity, rs := range s.byEntity {
+		seen := map[string]bool{}
+		for _, r := range rs {
+			for _, f := range r.Matcher.Spec().Fields {
+				seen[f.Attr] = true
+			}
+		}
+		s.watched[entity] = sortedKeys(seen)
 	}
 	return s
 }
@@ -99,14 +128,23 @@ func (s *Set) CandidateTables() []string { return sortedKeys(s.byCand) }
 // IndexKeys returns every key under which rec (a row of a candidate table) must be filed so
 // that all rules searching its table find it.
 func (s *Set) IndexKeys(rec matcher.Record) []string {
-	seen := map[string]bool{}
 	var keys []string
 	for _, r := range s.byCand[rec.Entity] {
-		for _, k := range r.Matcher.IndexKeys(rec) {
-			if !seen[k] {
-				seen[k] = true
-				keys = append(keys, k)
-			}
+		keys = appendNew(keys, r.Matcher.IndexKeys(rec))
+	}
+	return keys
+}
+
+// appendNew appends the keys of ks not already in keys. A record has a few dozen keys at most:
+// a linear search beats a map.
+func appendNew(keys, ks []string) []string {
+	if len(keys) == 0 && len(ks) > 0 {
+		// One rule's keys are distinct already.
+		return append(keys, ks...)
+	}
+	for _, k := range ks {
+		if !slices.Contains(keys, k) {
+			keys = append(keys, k)
 		}
 	}
 	return keys
@@ -115,52 +153,32 @@ func (s *Set) IndexKeys(rec matcher.Record) []string {
 // IndexEntry returns the keys under which rec is filed (as IndexKeys) and its form for the
 // rules that read its table as candidates (matcher.Record.Form), preparing it once per rule.
 func (s *Set) IndexEntry(rec matcher.Record) ([]string, string) {
-	var seen map[string]bool
 	var keys []string
 	var form []byte
 	for _, r := range s.byCand[rec.Entity] {
 		var ks []string
 		ks, form = r.Matcher.IndexEntry(rec, form)
-		for _, k := range ks {
-			if seen == nil {
-				seen = map[string]bool{}
-			}
-			if !seen[k] {
-				seen[k] = true
-				keys = append(keys, k)
-			}
-		}
+		keys = appendNew(keys, ks)
 	}
 	return keys, string(form)
 }
 
 // IndexedAttrs returns the attributes of entity that rules read when it is a candidate: the
-// compact copy the index caches.
-func (s *Set) IndexedAttrs(entity string) []string {
-	seen := map[string]bool{}
-	for _, r := range s.byCand[entity] {
-		for _, f := range r.Matcher.Spec().Fields {
-			a := f.CandidateAttr
-			if a == "" {
-				a = f.Attr
-			}
-			seen[a] = true
-		}
-	}
-	return sortedKeys(seen)
-}
+// compact copy the index caches. Sorted; the caller may keep and change the slice.
+func (s *Set) IndexedAttrs(entity string) []string { return slices.Clone(s.indexed[entity]) }
+
+// IndexedAttrsView is IndexedAttrs without the copy, for the paths that file every record:
+// the caller must not change it.
+func (s *Set) IndexedAttrsView(entity string) []string { return s.indexed[entity] }
 
 // WatchedAttrs returns the attributes of entity that rules read when it is the checked record:
-// the filtering attributes of its Update step.
-func (s *Set) WatchedAttrs(entity string) []string {
-	seen := map[string]bool{}
-	for _, r := range s.byEntity[entity] {
-		for _, f := range r.Matcher.Spec().Fields {
-			seen[f.Attr] = true
-		}
-	}
-	return sortedKeys(seen)
-}
+// the filtering attributes of its Update step. Sorted; the caller may keep and change the
+// slice.
+func (s *Set) WatchedAttrs(entity string) []string { return slices.Clone(s.watched[entity]) }
+
+// CandidateMatchers returns the matchers of the rules whose candidates are rows of entity, in
+// rule order. The caller must not change the slice.
+func (s *Set) CandidateMatchers(entity string) []*matcher.Rule { return s.matchers[entity] }
 
 func sortedKeys[V any](m map[string]V) []string {
 	out := make([]string, 0, len(m))
