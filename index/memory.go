@@ -31,11 +31,18 @@ var (
 // whose 64-bit hashes collide (about one chance in 10^6 for ten million keys) share a block:
 // their records are scored as candidates of both, which costs a little work, never a wrong
 // decision.
+//
+// Most keys (an e-mail address, a phone number) name one record: the key map holds that
+// record's slot itself, and only a block of two or more records has a slice of its own
+// (blocks). The map then holds no pointers at all, which the collector skips, and a lookup of
+// such a key reads one map entry and nothing else.
 type Memory struct {
-	mu    sync.RWMutex
-	seed  maphash.Seed
-	keys  map[uint64][]uint32 // key hash → record slots, ascending: a limited lookup takes a prefix
-	slots []memRecord         // record slots; a deleted record's slot is reused
+	mu     sync.RWMutex
+	seed   maphash.Seed
+	keys   map[uint64]blockRef // key hash → its records
+	blocks [][]uint32          // record slots of blocks of two or more, ascending: a limited lookup takes a prefix
+	freeB  []uint32            // unused entries of blocks
+	slots  []memRecord         // record slots; a deleted record's slot is reused
 	free  []uint32
 	byRef map[string]uint32 // "entity/id" → slot
 
@@ -63,6 +70,53 @@ func (r *memRecord) record() matcher.Record {
 	return matcher.Record{Entity: r.entity, ID: r.id, Packed: r.attrs, Form: r.form}
 }
 
+// blockRef is a key's records: one slot itself (oneSlot set), else an index into blocks.
+type blockRef uint64
+
+const oneSlot blockRef = 1 << 63
+
+// block returns the slots filed under key hash h, ascending; one uses buf.
+func (m *Memory) block(h uint64, buf *[1]uint32) []uint32 {
+	b, ok := m.keys[h]
+	switch {
+	case !ok:
+		return nil
+	case b&oneSlot != 0:
+		buf[0] = uint32(b)
+		return buf[:]
+	}
+	return m.blocks[b]
+}
+
+// setBlock files slots (ascending) under key hash h, replacing what was there.
+func (m *Memory) setBlock(h uint64, slots []uint32) {
+	old, had := m.keys[h]
+	if had && old&oneSlot == 0 {
+		if len(slots) >= 2 {
+			m.blocks[old] = slots
+			return
+		}
+		m.blocks[old] = nil
+		m.freeB = append(m.freeB, uint32(old))
+	}
+	switch len(slots) {
+	case 0:
+		delete(m.keys, h)
+	case 1:
+		m.keys[h] = oneSlot | blockRef(slots[0])
+	default:
+		var i uint32
+		if n := len(m.freeB); n > 0 {
+			i, m.freeB = m.freeB[n-1], m.freeB[:n-1]
+			m.blocks[i] = slots
+		} else {
+			i = uint32(len(m.blocks))
+			m.blocks = append(m.blocks, slots)
+		}
+		m.keys[h] = blockRef(i)
+	}
+}
+
 type reservation struct {
 	holder  string
 	expires time.Time
@@ -72,7 +126,7 @@ type reservation struct {
 func NewMemory() *Memory {
 	return &Memory{
 		seed:  maphash.MakeSeed(),
-		keys:  map[uint64][]uint32{},
+		keys:  map[uint64]blockRef{},
 		byRef: map[string]uint32{},
 		res:   map[string]reservation{},
 		marks: map[string]time.Time{},
@@ -122,8 +176,9 @@ func (m *Memory) Lookup(ctx context.Context, q rules.Lookup) (rules.LookupResult
 	var buf [64]uint32
 	found := buf[:0]
 	var seen map[uint32]struct{} // past len(buf)
+	var one [1]uint32
 	for _, k := range q.Keys {
-		slots := m.keys[m.keyHash(k)]
+		slots := m.block(m.keyHash(k), &one)
 		if q.Skip(k, len(slots)) {
 			if !slices.Contains(out.Skipped, k) {
 				out.Skipped = append(out.Skipped, k)
@@ -253,12 +308,21 @@ func (m *Memory) upsertLocked(rec matcher.Record, keys []string) {
 		m.byRef[r] = slot
 	}
 	filed := make([]uint64, 0, len(keys))
+	var one [1]uint32
 	for _, k := range keys {
 		h := m.keyHash(k)
-		slots := m.keys[h]
+		slots := m.block(h, &one)
+		if len(slots) == 0 {
+			m.keys[h] = oneSlot | blockRef(slot)
+			filed = append(filed, h)
+			continue
+		}
 		i, found := slices.BinarySearch(slots, slot)
 		if !found {
-			m.keys[h] = slices.Insert(slots, i, slot)
+			if len(slots) == 1 {
+				slots = []uint32{slots[0]} // out of the buffer: it becomes a block
+			}
+			m.setBlock(h, slices.Insert(slots, i, slot))
 			filed = append(filed, h)
 		}
 	}
@@ -289,15 +353,11 @@ func (m *Memory) unfile(r string) {
 
 // unfileKeys removes the slot from the blocks of the keys it is filed under.
 func (m *Memory) unfileKeys(slot uint32) {
+	var one [1]uint32
 	for _, h := range m.slots[slot].keys {
-		slots := m.keys[h]
+		slots := m.block(h, &one)
 		if i, found := slices.BinarySearch(slots, slot); found {
-			slots = slices.Delete(slots, i, i+1)
-		}
-		if len(slots) == 0 {
-			delete(m.keys, h)
-		} else {
-			m.keys[h] = slots
+			m.setBlock(h, slices.Delete(slots, i, i+1))
 		}
 	}
 	m.slots[slot].keys = nil

@@ -37,12 +37,20 @@ func fileRow(id string) int {
 // Like index.Memory it holds few pointers per row (a key is a 64-bit hash; a row's attributes
 // are packed in one string), so that a file of a million rows does not cost the garbage
 // collector a map per row and a string per key.
+//
+// As in index.Memory, a key filed for one row maps to that row itself, and only a key of two
+// rows or more has a list (lists): the map holds no pointers, and most lookups read nothing
+// else.
 type fileIndex struct {
-	mu   sync.RWMutex
-	seed maphash.Seed
-	keys map[uint64][]int32
-	rows [][]fileRec // chunks of fileChunk rows; row r is rows[r/fileChunk][r%fileChunk]
+	mu    sync.RWMutex
+	seed  maphash.Seed
+	keys  map[uint64]uint64 // key hash → oneRow | row, or the index of its list in lists
+	lists [][]int32         // rows of keys filed for two rows or more, ascending
+	rows  [][]fileRec       // chunks of fileChunk rows; row r is rows[r/fileChunk][r%fileChunk]
 }
+
+// oneRow marks a key filed for one row: the row is the value's low 32 bits.
+const oneRow = 1 << 63
 
 const fileChunk = 4096
 
@@ -56,7 +64,7 @@ type fileRec struct {
 }
 
 func newFileIndex() *fileIndex {
-	return &fileIndex{seed: maphash.MakeSeed(), keys: map[uint64][]int32{}}
+	return &fileIndex{seed: maphash.MakeSeed(), keys: map[uint64]uint64{}}
 }
 
 // add files a batch of rows (in ascending row order, after every row already filed).
@@ -75,8 +83,19 @@ func (f *fileIndex) add(rows []*row, entries []index.Entry) {
 		f.rows[c][o] = fileRec{id: r.id, key: fileID(r.num), attrs: matcher.PackAttrs(e.Record.Attrs), form: e.Record.Form}
 		for _, k := range e.Keys {
 			h := maphash.String(f.seed, k)
-			if rows := f.keys[h]; len(rows) == 0 || rows[len(rows)-1] != int32(r.num) {
-				f.keys[h] = append(rows, int32(r.num))
+			v, ok := f.keys[h]
+			switch {
+			case !ok:
+				f.keys[h] = oneRow | uint64(r.num)
+			case v&oneRow != 0:
+				if int32(v) != int32(r.num) {
+					f.keys[h] = uint64(len(f.lists))
+					f.lists = append(f.lists, []int32{int32(v), int32(r.num)})
+				}
+			default:
+				if rows := f.lists[v]; rows[len(rows)-1] != int32(r.num) {
+					f.lists[v] = append(rows, int32(r.num))
+				}
 			}
 		}
 	}
@@ -93,15 +112,29 @@ func (f *fileIndex) id(row int) string {
 	return strconv.Itoa(row)
 }
 
-// blocks returns, for each key of q, the rows before limit filed under it (reusing dst).
-func (f *fileIndex) blocks(dst [][]int32, q rules.Lookup, limit int) [][]int32 {
-	dst = dst[:0]
+// blocks returns, for each key of q, the rows before limit filed under it (reusing dst; a
+// key's one row is kept in single, which must have room for one per key).
+func (f *fileIndex) blocks(dst [][]int32, single []int32, q rules.Lookup, limit int) [][]int32 {
+	dst, single = dst[:0], single[:0]
 	f.mu.RLock()
 	defer f.mu.RUnlock()
 	for _, k := range q.Keys {
-		rows := f.keys[maphash.String(f.seed, k)]
-		n := sort.Search(len(rows), func(i int) bool { return int(rows[i]) >= limit })
-		dst = append(dst, rows[:n:n])
+		v, ok := f.keys[maphash.String(f.seed, k)]
+		switch {
+		case !ok:
+			dst = append(dst, nil)
+		case v&oneRow != 0:
+			if int(int32(v)) >= limit {
+				dst = append(dst, nil)
+				continue
+			}
+			single = append(single, int32(v))
+			dst = append(dst, single[len(single)-1:len(single):len(single)])
+		default:
+			rows := f.lists[v]
+			n := sort.Search(len(rows), func(i int) bool { return int(rows[i]) >= limit })
+			dst = append(dst, rows[:n:n])
+		}
 	}
 	return dst
 }
@@ -202,6 +235,7 @@ var _ rules.Index = (*sources)(nil)
 // lookupScratch is one lookup's working space, pooled.
 type lookupScratch struct {
 	blocks    [][]int32
+	single    []int32 // the rows of keys filed for one (fileIndex.blocks)
 	elsewhere map[string]int
 }
 
@@ -216,7 +250,10 @@ func (s *sources) Lookup(ctx context.Context, q rules.Lookup) (rules.LookupResul
 		sc = &lookupScratch{elsewhere: map[string]int{}}
 	}
 	defer s.scratch.Put(sc)
-	sc.blocks = s.file.blocks(sc.blocks, q, c.num)
+	if cap(sc.single) < len(q.Keys) {
+		sc.single = make([]int32, 0, len(q.Keys))
+	}
+	sc.blocks = s.file.blocks(sc.blocks, sc.single, q, c.num)
 
 	var out rules.LookupResult
 	var err error
