@@ -43,8 +43,8 @@ type Memory struct {
 	blocks [][]uint32          // record slots of blocks of two or more, ascending: a limited lookup takes a prefix
 	freeB  []uint32            // unused entries of blocks
 	slots  []memRecord         // record slots; a deleted record's slot is reused
-	free  []uint32
-	byRef map[string]uint32 // "entity/id" → slot
+	free   []uint32
+	byRef  map[string]uint32 // "entity/id" → slot
 
 	res    map[string]reservation // strong key → holder
 	marks  map[string]time.Time   // table → sync watermark
