@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/dedupegate/dedupegate/index/hashtab"
 	"github.com/dedupegate/dedupegate/matcher"
 	"github.com/dedupegate/dedupegate/rules"
 )
@@ -32,17 +33,17 @@ var (
 // their records are scored as candidates of both, which costs a little work, never a wrong
 // decision.
 //
-// Most keys (an e-mail address, a phone number) name one record: the key map holds that
+// Most keys (an e-mail address, a phone number) name one record: the key table holds that
 // record's slot itself, and only a block of two or more records has a slice of its own
-// (blocks). The map then holds no pointers at all, which the collector skips, and a lookup of
-// such a key reads one map entry and nothing else.
+// (blocks). The key table (hashtab) holds no pointers, lives outside the Go heap when large,
+// and a lookup of such a key usually reads one cache line and nothing else.
 type Memory struct {
 	mu     sync.RWMutex
 	seed   maphash.Seed
-	keys   map[uint64]blockRef // key hash → its records
-	blocks [][]uint32          // record slots of blocks of two or more, ascending: a limited lookup takes a prefix
-	freeB  []uint32            // unused entries of blocks
-	slots  []memRecord         // record slots; a deleted record's slot is reused
+	keys   *hashtab.Table // key hash → its records (a blockRef)
+	blocks [][]uint32     // record slots of blocks of two or more, ascending: a limited lookup takes a prefix
+	freeB  []uint32       // unused entries of blocks
+	slots  []memRecord    // record slots; a deleted record's slot is reused
 	free   []uint32
 	byRef  map[string]uint32 // "entity/id" → slot
 
@@ -77,7 +78,8 @@ const oneSlot blockRef = 1 << 63
 
 // block returns the slots filed under key hash h, ascending; one uses buf.
 func (m *Memory) block(h uint64, buf *[1]uint32) []uint32 {
-	b, ok := m.keys[h]
+	v, ok := m.keys.Get(h)
+	b := blockRef(v)
 	switch {
 	case !ok:
 		return nil
@@ -90,7 +92,8 @@ func (m *Memory) block(h uint64, buf *[1]uint32) []uint32 {
 
 // setBlock files slots (ascending) under key hash h, replacing what was there.
 func (m *Memory) setBlock(h uint64, slots []uint32) {
-	old, had := m.keys[h]
+	v, had := m.keys.Get(h)
+	old := blockRef(v)
 	if had && old&oneSlot == 0 {
 		if len(slots) >= 2 {
 			m.blocks[old] = slots
@@ -101,9 +104,9 @@ func (m *Memory) setBlock(h uint64, slots []uint32) {
 	}
 	switch len(slots) {
 	case 0:
-		delete(m.keys, h)
+		m.keys.Delete(h)
 	case 1:
-		m.keys[h] = oneSlot | blockRef(slots[0])
+		m.keys.Put(h, uint64(oneSlot|blockRef(slots[0])))
 	default:
 		var i uint32
 		if n := len(m.freeB); n > 0 {
@@ -113,7 +116,7 @@ func (m *Memory) setBlock(h uint64, slots []uint32) {
 			i = uint32(len(m.blocks))
 			m.blocks = append(m.blocks, slots)
 		}
-		m.keys[h] = blockRef(i)
+		m.keys.Put(h, uint64(i))
 	}
 }
 
@@ -126,7 +129,7 @@ type reservation struct {
 func NewMemory() *Memory {
 	return &Memory{
 		seed:  maphash.MakeSeed(),
-		keys:  map[uint64]blockRef{},
+		keys:  hashtab.New(0),
 		byRef: map[string]uint32{},
 		res:   map[string]reservation{},
 		marks: map[string]time.Time{},
@@ -313,7 +316,7 @@ func (m *Memory) upsertLocked(rec matcher.Record, keys []string) {
 		h := m.keyHash(k)
 		slots := m.block(h, &one)
 		if len(slots) == 0 {
-			m.keys[h] = oneSlot | blockRef(slot)
+			m.keys.Put(h, uint64(oneSlot|blockRef(slot)))
 			filed = append(filed, h)
 			continue
 		}

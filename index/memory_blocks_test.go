@@ -78,8 +78,8 @@ func TestMemoryBlockChurn(t *testing.T) {
 			drop(fmt.Sprintf("r%d", i))
 		}
 		check(fmt.Sprintf("round %d emptied", round))
-		if len(m.keys) != 0 {
-			t.Fatalf("round %d: %d keys left after every record was deleted", round, len(m.keys))
+		if m.keys.Len() != 0 {
+			t.Fatalf("round %d: %d keys left after every record was deleted", round, m.keys.Len())
 		}
 	}
 	// Four shared keys at most held a block at once; the rest were reused.

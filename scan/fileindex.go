@@ -11,6 +11,7 @@ import (
 	"sync"
 
 	"github.com/dedupegate/dedupegate/index"
+	"github.com/dedupegate/dedupegate/index/hashtab"
 	"github.com/dedupegate/dedupegate/matcher"
 	"github.com/dedupegate/dedupegate/rules"
 )
@@ -39,14 +40,14 @@ func fileRow(id string) int {
 // collector a map per row and a string per key.
 //
 // As in index.Memory, a key filed for one row maps to that row itself, and only a key of two
-// rows or more has a list (lists): the map holds no pointers, and most lookups read nothing
-// else.
+// rows or more has a list (lists): the key table (hashtab) holds no pointers, and most lookups
+// read nothing else.
 type fileIndex struct {
 	mu    sync.RWMutex
 	seed  maphash.Seed
-	keys  map[uint64]uint64 // key hash → oneRow | row, or the index of its list in lists
-	lists [][]int32         // rows of keys filed for two rows or more, ascending
-	rows  [][]fileRec       // chunks of fileChunk rows; row r is rows[r/fileChunk][r%fileChunk]
+	keys  *hashtab.Table // key hash → oneRow | row, or the index of its list in lists
+	lists [][]int32      // rows of keys filed for two rows or more, ascending
+	rows  [][]fileRec    // chunks of fileChunk rows; row r is rows[r/fileChunk][r%fileChunk]
 }
 
 // oneRow marks a key filed for one row: the row is the value's low 32 bits.
@@ -64,7 +65,7 @@ type fileRec struct {
 }
 
 func newFileIndex() *fileIndex {
-	return &fileIndex{seed: maphash.MakeSeed(), keys: map[uint64]uint64{}}
+	return &fileIndex{seed: maphash.MakeSeed(), keys: hashtab.New(0)}
 }
 
 // add files a batch of rows (in ascending row order, after every row already filed).
@@ -83,13 +84,13 @@ func (f *fileIndex) add(rows []*row, entries []index.Entry) {
 		f.rows[c][o] = fileRec{id: r.id, key: fileID(r.num), attrs: matcher.PackAttrs(e.Record.Attrs), form: e.Record.Form}
 		for _, k := range e.Keys {
 			h := maphash.String(f.seed, k)
-			v, ok := f.keys[h]
+			v, ok := f.keys.Get(h)
 			switch {
 			case !ok:
-				f.keys[h] = oneRow | uint64(r.num)
+				f.keys.Put(h, oneRow|uint64(r.num))
 			case v&oneRow != 0:
 				if int32(v) != int32(r.num) {
-					f.keys[h] = uint64(len(f.lists))
+					f.keys.Put(h, uint64(len(f.lists)))
 					f.lists = append(f.lists, []int32{int32(v), int32(r.num)})
 				}
 			default:
@@ -119,7 +120,7 @@ func (f *fileIndex) blocks(dst [][]int32, single []int32, q rules.Lookup, limit 
 	f.mu.RLock()
 	defer f.mu.RUnlock()
 	for _, k := range q.Keys {
-		v, ok := f.keys[maphash.String(f.seed, k)]
+		v, ok := f.keys.Get(maphash.String(f.seed, k))
 		switch {
 		case !ok:
 			dst = append(dst, nil)
