@@ -3,7 +3,6 @@ package matcher
 import (
 	"encoding/base64"
 	"encoding/binary"
-	"hash/fnv"
 	"strconv"
 	"strings"
 )
@@ -53,11 +52,35 @@ func (r *Rule) BlockingKeys(p *Prepared) []string {
 	}
 	keys := make([]string, 0, len(r.keys))
 	var vals [8]string
+	// Several keys share a part (a first name by sound is in five of the shipped contact
+	// keys): each distinct part is computed once.
+	var cache [24]struct {
+		field     int
+		transform string
+		v         string
+	}
+	cached := cache[:0]
+	value := func(part compiledPart) string {
+		for i := range cached {
+			if c := &cached[i]; c.field == part.field && c.transform == part.transform {
+				return c.v
+			}
+		}
+		v := keyValue(r.lex, &r.fields[part.field], &p.vals[part.field], part.transform)
+		if len(cached) < cap(cached) {
+			cached = append(cached, struct {
+				field     int
+				transform string
+				v         string
+			}{part.field, part.transform, v})
+		}
+		return v
+	}
 outer:
 	for _, k := range r.keys {
 		vs := vals[:0]
 		for _, part := range k.parts {
-			v := keyValue(r.lex, &r.fields[part.field], &p.vals[part.field], part.transform)
+			v := value(part)
 			if v == "" {
 				continue outer
 			}
@@ -70,7 +93,7 @@ outer:
 				}
 			}
 		}
-		key := r.spec.CandidateEntity + "|" + k.label + "|" + keyHash(k.label, vs)
+		key := makeKey(r.spec.CandidateEntity, k.label, vs)
 		if !contains(keys, key) {
 			keys = append(keys, key)
 		}
@@ -90,7 +113,7 @@ func (r *Rule) StrongKeys(p *Prepared) []string {
 		if !f.spec.Strong || p.vals[i].blank() {
 			continue
 		}
-		keys = append(keys, r.spec.CandidateEntity+"|"+f.candAttr+"|"+keyHash(f.candAttr, []string{p.vals[i].norm}))
+		keys = append(keys, makeKey(r.spec.CandidateEntity, f.candAttr, []string{p.vals[i].norm}))
 	}
 	return keys
 }
@@ -178,16 +201,42 @@ func keyValue(lex *Lexicon, f *field, v *value, transform string) string {
 	return v.norm
 }
 
-func keyHash(label string, vals []string) string {
-	h := fnv.New64a()
-	h.Write([]byte(label))
-	for _, v := range vals {
-		h.Write([]byte{0})
-		h.Write([]byte(v))
+// makeKey returns "<table>|<label>|<hash>" in one allocation: the hash is keyHash's.
+func makeKey(table, label string, vals []string) string {
+	n := len(table) + 1 + len(label) + 1 + keyHashLen
+	var buf [128]byte
+	b := buf[:0]
+	if n > len(buf) {
+		b = make([]byte, 0, n)
 	}
-	var b [8]byte
-	binary.BigEndian.PutUint64(b[:], h.Sum64())
-	return base64.RawURLEncoding.EncodeToString(b[:])
+	b = append(b, table...)
+	b = append(b, '|')
+	b = append(b, label...)
+	b = append(b, '|')
+	b = appendKeyHash(b, label, vals)
+	return string(b)
+}
+
+// keyHashLen is the length of a key's hash: 64 bits in unpadded base64url.
+const keyHashLen = 11
+
+// appendKeyHash appends 64 bits of FNV-1a over the label and each value (each after a NUL),
+// base64url-encoded without padding.
+func appendKeyHash(b []byte, label string, vals []string) []byte {
+	const offset64, prime64 = 14695981039346656037, 1099511628211
+	h := uint64(offset64)
+	for i := 0; i < len(label); i++ {
+		h = (h ^ uint64(label[i])) * prime64
+	}
+	for _, v := range vals {
+		h *= prime64 // the NUL separator: h ^ 0 is h
+		for i := 0; i < len(v); i++ {
+			h = (h ^ uint64(v[i])) * prime64
+		}
+	}
+	var sum [8]byte
+	binary.BigEndian.PutUint64(sum[:], h)
+	return base64.RawURLEncoding.AppendEncode(b, sum[:])
 }
 
 func contains(xs []string, x string) bool {

@@ -113,8 +113,10 @@ func (f *fileIndex) id(row int) string {
 	return strconv.Itoa(row)
 }
 
-// blocks returns, for each key of q, the rows before limit filed under it (reusing dst; a
-// key's one row is kept in single, which must have room for one per key).
+// blocks returns, for each key of q, the rows before limit filed under it, at most
+// q.ReadFor(key) of them: enough to tell whether the key's block is over its maximum, and all
+// that a lookup returns otherwise (reusing dst; a key's one row is kept in single, which must
+// have room for one per key).
 func (f *fileIndex) blocks(dst [][]int32, single []int32, q rules.Lookup, limit int) [][]int32 {
 	dst, single = dst[:0], single[:0]
 	f.mu.RLock()
@@ -133,6 +135,9 @@ func (f *fileIndex) blocks(dst [][]int32, single []int32, q rules.Lookup, limit 
 			dst = append(dst, single[len(single)-1:len(single):len(single)])
 		default:
 			rows := f.lists[v]
+			if read := q.ReadFor(k); read > 0 && len(rows) > read {
+				rows = rows[:read] // a common key of a long file: no search through all of it
+			}
 			n := sort.Search(len(rows), func(i int) bool { return int(rows[i]) >= limit })
 			dst = append(dst, rows[:n:n])
 		}

@@ -1,0 +1,95 @@
+package matcher
+
+import (
+	"encoding/base64"
+	"encoding/binary"
+	"hash/fnv"
+	"math/rand/v2"
+	"strings"
+	"testing"
+)
+
+// referenceKey is how keys were made before makeKey: the index holds keys made this way, so
+// makeKey must give the very same strings.
+func referenceKey(table, label string, vals []string) string {
+	h := fnv.New64a()
+	h.Write([]byte(label))
+	for _, v := range vals {
+		h.Write([]byte{0})
+		h.Write([]byte(v))
+	}
+	var b [8]byte
+	binary.BigEndian.PutUint64(b[:], h.Sum64())
+	return table + "|" + label + "|" + base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+func TestMakeKeyMatchesReference(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	word := func(n int) string {
+		var b strings.Builder
+		for range r.IntN(n) {
+			b.WriteByte(byte(r.IntN(256)))
+		}
+		return b.String()
+	}
+	cases := [][]string{{"contact", "em1~l", "jane.doe"}, {"contact", "fn~p+ln~p", "JN", "T"}, {"lead", "", ""}, {"account", "nm", ""}}
+	for range 2000 {
+		c := []string{word(12), word(20)}
+		for range r.IntN(4) {
+			c = append(c, word(30))
+		}
+		cases = append(cases, c)
+	}
+	cases = append(cases, []string{strings.Repeat("t", 100), strings.Repeat("l", 100), "v"}) // past makeKey's buffer
+	for _, c := range cases {
+		got, want := makeKey(c[0], c[1], c[2:]), referenceKey(c[0], c[1], c[2:])
+		if got != want {
+			t.Fatalf("makeKey(%q, %q, %q) = %q, want %q", c[0], c[1], c[2:], got, want)
+		}
+	}
+}
+
+// keysRule is a contact rule with the shipped contact rule's fifteen blocking keys.
+func keysRule(b testing.TB) *Rule {
+	b.Helper()
+	r := benchRule(b, 0)
+	spec := r.Spec()
+	p := func(attr, tr string) KeyPart { return KeyPart{Attr: attr, Transform: tr} }
+	spec.Keys = []KeySpec{
+		{Parts: []KeyPart{p("emailaddress1", "local")}},
+		{Parts: []KeyPart{p("telephone1", "digits")}},
+		{Parts: []KeyPart{p("governmentid", "")}},
+		{Name: "nm", Unordered: true, Parts: []KeyPart{p("firstname", "phonetic"), p("lastname", "phonetic")}, MaxBlock: 12},
+		{Parts: []KeyPart{p("birthdate", "")}, MaxBlock: 10},
+		{Name: "nmy", Parts: []KeyPart{p("lastname", "phonetic"), p("firstname", "initial"), p("birthdate", "year")}, MaxBlock: 12},
+		{Name: "nmy", Parts: []KeyPart{p("firstname", "phonetic"), p("lastname", "initial"), p("birthdate", "year")}, MaxBlock: 12},
+		{Parts: []KeyPart{p("lastname", "phonetic"), p("birthdate", "year")}, MaxBlock: 10},
+		{Parts: []KeyPart{p("firstname", "phonetic"), p("birthdate", "year")}, MaxBlock: 10},
+		{Parts: []KeyPart{p("lastname", "phonetic"), p("address1_city", "")}, MaxBlock: 10},
+		{Name: "nmc", Parts: []KeyPart{p("lastname", "phonetic"), p("firstname", "initial"), p("address1_city", "")}, MaxBlock: 12},
+		{Name: "nmc", Parts: []KeyPart{p("firstname", "phonetic"), p("lastname", "initial"), p("address1_city", "")}, MaxBlock: 12},
+		{Parts: []KeyPart{p("lastname", "phonetic"), p("address1_postalcode", "")}},
+		{Parts: []KeyPart{p("address1_line1", ""), p("address1_postalcode", "")}},
+	}
+	kr, err := Compile(spec, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return kr
+}
+
+// BenchmarkBlockingKeys computes the keys of one prepared contact under the shipped contact
+// rule's keys (a check computes them once per rule; filing a record, once).
+//
+//	go test ./matcher -run '^$' -bench BlockingKeys
+func BenchmarkBlockingKeys(b *testing.B) {
+	r := keysRule(b)
+	p := r.Prepare(benchChecked)
+	if n := len(r.BlockingKeys(p)); n < 12 {
+		b.Fatalf("%d keys", n)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		_ = r.BlockingKeys(p)
+	}
+}
