@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"strconv"
 	"strings"
+	"unsafe"
 )
 
 // Keys have the form "<candidate table>|<label>|<hash>": the label names the attributes and
@@ -51,6 +52,13 @@ func (r *Rule) BlockingKeys(p *Prepared) []string {
 		return nil
 	}
 	keys := make([]string, 0, len(r.keys))
+	// Every key's bytes go in one buffer, sized for all of them up front so that it never
+	// moves: the keys are strings over it, one allocation instead of one a key.
+	size := 0
+	for _, k := range r.keys {
+		size += len(r.spec.CandidateEntity) + 1 + len(k.label) + 1 + keyHashLen
+	}
+	buf := make([]byte, 0, size)
 	var vals [8]string
 	// Several keys share a part (a first name by sound is in five of the shipped contact
 	// keys): each distinct part is computed once.
@@ -93,10 +101,14 @@ outer:
 				}
 			}
 		}
-		key := makeKey(r.spec.CandidateEntity, k.label, vs)
-		if !contains(keys, key) {
-			keys = append(keys, key)
+		start := len(buf)
+		buf = appendKey(buf, r.spec.CandidateEntity, k.label, vs)
+		key := unsafe.String(&buf[start], len(buf)-start)
+		if contains(keys, key) {
+			buf = buf[:start] // the bytes are free again: nothing points at them
+			continue
 		}
+		keys = append(keys, key)
 	}
 	return keys
 }
@@ -201,20 +213,19 @@ func keyValue(lex *Lexicon, f *field, v *value, transform string) string {
 	return v.norm
 }
 
-// makeKey returns "<table>|<label>|<hash>" in one allocation: the hash is keyHash's.
+// makeKey returns "<table>|<label>|<hash>" in one allocation.
 func makeKey(table, label string, vals []string) string {
-	n := len(table) + 1 + len(label) + 1 + keyHashLen
 	var buf [128]byte
-	b := buf[:0]
-	if n > len(buf) {
-		b = make([]byte, 0, n)
-	}
+	return string(appendKey(buf[:0], table, label, vals))
+}
+
+// appendKey appends "<table>|<label>|<hash>" to b: the hash is appendKeyHash's.
+func appendKey(b []byte, table, label string, vals []string) []byte {
 	b = append(b, table...)
 	b = append(b, '|')
 	b = append(b, label...)
 	b = append(b, '|')
-	b = appendKeyHash(b, label, vals)
-	return string(b)
+	return appendKeyHash(b, label, vals)
 }
 
 // keyHashLen is the length of a key's hash: 64 bits in unpadded base64url.

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"hash/fnv"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -91,5 +92,38 @@ func BenchmarkBlockingKeys(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		_ = r.BlockingKeys(p)
+	}
+}
+
+// TestBlockingKeysMatchReference builds each record's keys the way they were built before
+// (each part's value, then referenceKey) and compares them with BlockingKeys.
+func TestBlockingKeysMatchReference(t *testing.T) {
+	r := keysRule(t)
+	recs := append(benchCandidates(40), benchChecked,
+		Record{Entity: "contact", Attrs: map[string]string{"firstname": "Ann", "lastname": "Lee"}},
+		Record{Entity: "contact", Attrs: map[string]string{}})
+	for i, rec := range recs {
+		p := r.Prepare(rec)
+		var want []string
+	outer:
+		for _, k := range r.keys {
+			var vs []string
+			for _, part := range k.parts {
+				v := keyValue(r.lex, &r.fields[part.field], &p.vals[part.field], part.transform)
+				if v == "" {
+					continue outer
+				}
+				vs = append(vs, v)
+			}
+			if k.unordered {
+				slices.Sort(vs)
+			}
+			if key := referenceKey(r.spec.CandidateEntity, k.label, vs); !slices.Contains(want, key) {
+				want = append(want, key)
+			}
+		}
+		if got := r.BlockingKeys(p); !slices.Equal(got, want) {
+			t.Fatalf("record %d: BlockingKeys = %q, want %q", i, got, want)
+		}
 	}
 }
