@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"unsafe"
 
 	"github.com/dedupegate/dedupegate/index"
 	"github.com/dedupegate/dedupegate/index/hashtab"
@@ -48,20 +49,50 @@ type fileIndex struct {
 	keys  *hashtab.Table // key hash → oneRow | row, or the index of its list in lists
 	lists [][]int32      // rows of keys filed for two rows or more, ascending
 	rows  [][]fileRec    // chunks of fileChunk rows; row r is rows[r/fileChunk][r%fileChunk]
+	bytes [][]byte       // the rows' strings, appended; a full buffer is never moved
 }
 
 // oneRow marks a key filed for one row: the row is the value's low 32 bits.
 const oneRow = 1 << 63
 
-const fileChunk = 4096
+const (
+	fileChunk = 4096
+	// bytesChunk is the size of a buffer of row strings (a longer row gets one of its own).
+	bytesChunk = 1 << 20
+)
 
-// fileRec is one filed row: its id column ("" without one: the row number stands in) and the
-// attributes the rules read of a candidate.
+// fileRec is one filed row: where its strings are in bytes, one after the other: its id as
+// a candidate (fileID), its id column ("" without one: the row number stands in), the
+// attributes the rules read of a candidate (matcher.PackAttrs) and its prepared values
+// (matcher.Record.Form). No pointers: the collector never scans the rows.
 type fileRec struct {
-	id    string
-	key   string // fileID(row): its id as a candidate, made once
-	attrs string // matcher.PackAttrs
-	form  string // the prepared values (matcher.Record.Form)
+	buf, off                      uint32
+	keyLen, idLen, attrsLen, form uint32
+}
+
+// str returns n bytes of buffer buf from off as a string (the bytes never change).
+func (f *fileIndex) str(buf, off, n uint32) string {
+	if n == 0 {
+		return ""
+	}
+	return unsafe.String(&f.bytes[buf][off], n)
+}
+
+// put appends the strings to the current buffer and returns where they start.
+func (f *fileIndex) put(ss ...string) (buf, off uint32) {
+	n := 0
+	for _, s := range ss {
+		n += len(s)
+	}
+	if len(f.bytes) == 0 || cap(f.bytes[len(f.bytes)-1])-len(f.bytes[len(f.bytes)-1]) < n {
+		f.bytes = append(f.bytes, make([]byte, 0, max(bytesChunk, n)))
+	}
+	i := len(f.bytes) - 1
+	off = uint32(len(f.bytes[i]))
+	for _, s := range ss {
+		f.bytes[i] = append(f.bytes[i], s...)
+	}
+	return uint32(i), off
 }
 
 func newFileIndex() *fileIndex {
@@ -81,7 +112,10 @@ func (f *fileIndex) add(rows []*row, entries []index.Entry) {
 		for len(f.rows) <= c {
 			f.rows = append(f.rows, make([]fileRec, fileChunk))
 		}
-		f.rows[c][o] = fileRec{id: r.id, key: fileID(r.num), attrs: matcher.PackAttrs(e.Record.Attrs), form: e.Record.Form}
+		key, attrs := fileID(r.num), matcher.PackAttrs(e.Record.Attrs)
+		buf, off := f.put(key, r.id, attrs, e.Record.Form)
+		f.rows[c][o] = fileRec{buf: buf, off: off, keyLen: uint32(len(key)), idLen: uint32(len(r.id)),
+			attrsLen: uint32(len(attrs)), form: uint32(len(e.Record.Form))}
 		for _, k := range e.Keys {
 			h := maphash.String(f.seed, k)
 			v, ok := f.keys.Get(h)
@@ -107,8 +141,10 @@ func (f *fileIndex) id(row int) string {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
 	c, o := row/fileChunk, row%fileChunk
-	if c < len(f.rows) && f.rows[c][o].id != "" {
-		return f.rows[c][o].id
+	if c < len(f.rows) {
+		if rec := &f.rows[c][o]; rec.idLen > 0 {
+			return f.str(rec.buf, rec.off+rec.keyLen, rec.idLen)
+		}
 	}
 	return strconv.Itoa(row)
 }
@@ -168,8 +204,13 @@ func (f *fileIndex) records(dst []matcher.Record, entity string, q rules.Lookup,
 	f.mu.RLock()
 	defer f.mu.RUnlock()
 	for _, r := range seen.order {
-		rec := f.rows[int(r)/fileChunk][int(r)%fileChunk]
-		dst = append(dst, matcher.Record{Entity: entity, ID: rec.key, Packed: rec.attrs, Form: rec.form})
+		rec := &f.rows[int(r)/fileChunk][int(r)%fileChunk]
+		at := rec.off
+		key := f.str(rec.buf, at, rec.keyLen)
+		at += rec.keyLen + rec.idLen
+		attrs := f.str(rec.buf, at, rec.attrsLen)
+		form := f.str(rec.buf, at+rec.attrsLen, rec.form)
+		dst = append(dst, matcher.Record{Entity: entity, ID: key, Packed: attrs, Form: form})
 	}
 	return dst
 }
