@@ -251,6 +251,9 @@ func (m *Memory) Release(ctx context.Context, keys []string, holder string) erro
 // ReleasesInline implements rules.InlineReleaser: Release only takes a lock.
 func (m *Memory) ReleasesInline() {}
 
+// LooksUpInline implements rules.InlineLooker: Lookup only takes a lock.
+func (m *Memory) LooksUpInline() bool { return true }
+
 // Settle implements Settler.
 func (m *Memory) Settle(ctx context.Context, keys []string) error {
 	if err := ctx.Err(); err != nil {

@@ -170,6 +170,13 @@ type InlineReleaser interface {
 	ReleasesInline()
 }
 
+// InlineLooker is an Index that can say its Lookup never waits on the network (an index held
+// in memory): the engine then calls it without IndexTimeout's timer, a cost worth sparing
+// when a scan checks a million rows.
+type InlineLooker interface {
+	LooksUpInline() bool
+}
+
 // FallbackSource finds candidates without the index (one OData query per decision).
 type FallbackSource interface {
 	Candidates(ctx context.Context, rules []*Rule, rec matcher.Record) ([]matcher.Record, error)
@@ -463,7 +470,7 @@ func (e *Engine) Evaluate(ctx context.Context, req Request) (Decision, error) {
 
 	d := Decision{Outcome: OutcomeAllow, Matches: matches, Candidates: len(res.Records)}
 	for _, m := range matches {
-		d.Outcome = maxOutcome(d.Outcome, outcomeOf(m))
+		d.Outcome = MaxOutcome(d.Outcome, outcomeOf(m))
 	}
 	if d.Matches == nil {
 		d.Matches = []Match{}
@@ -498,9 +505,15 @@ func (e *Engine) Evaluate(ctx context.Context, req Request) (Decision, error) {
 }
 
 func (e *Engine) lookup(ctx context.Context, active []*Rule, req Request, q Lookup) (LookupResult, error) {
-	ictx, cancel := context.WithTimeout(ctx, e.cfg.IndexTimeout)
-	res, err := e.index.Lookup(ictx, q)
-	cancel()
+	var res LookupResult
+	var err error
+	if il, ok := e.index.(InlineLooker); ok && il.LooksUpInline() {
+		res, err = e.index.Lookup(ctx, q)
+	} else {
+		ictx, cancel := context.WithTimeout(ctx, e.cfg.IndexTimeout)
+		res, err = e.index.Lookup(ictx, q)
+		cancel()
+	}
 	if err == nil {
 		return res, nil
 	}
@@ -525,32 +538,64 @@ func outcomeOf(m Match) Outcome {
 	return m.Level // block action: block at block level, warn below
 }
 
-func maxOutcome(a, b Outcome) Outcome {
-	rank := map[Outcome]int{OutcomeAllow: 0, OutcomeWarn: 1, OutcomeBlock: 2}
-	if rank[b] > rank[a] {
+// MaxOutcome returns the stronger of two outcomes: block over warn over allow.
+func MaxOutcome(a, b Outcome) Outcome {
+	if outcomeRank(b) > outcomeRank(a) {
 		return b
 	}
 	return a
 }
 
+// outcomeRank orders outcomes: allow, warn, block.
+func outcomeRank(o Outcome) int {
+	switch o {
+	case OutcomeWarn:
+		return 1
+	case OutcomeBlock:
+		return 2
+	}
+	return 0
+}
+
 // bestPerRecord keeps, for each matched record, the match with the highest score.
 func bestPerRecord(ms []Match) []Match {
-	best := map[string]int{}
+	var best map[string]int // past a few matches; a linear search before
 	out := ms[:0]
 	for _, m := range ms {
 		if m.Reserved {
 			out = append(out, m)
 			continue
 		}
-		k := m.Entity + "/" + m.ID
-		if i, ok := best[k]; ok {
+		i := -1
+		if best != nil {
+			if j, ok := best[m.Entity+"/"+m.ID]; ok {
+				i = j
+			}
+		} else {
+			for j := range out {
+				if !out[j].Reserved && out[j].ID == m.ID && out[j].Entity == m.Entity {
+					i = j
+					break
+				}
+			}
+		}
+		if i >= 0 {
 			if m.Score > out[i].Score {
 				out[i] = m
 			}
 			continue
 		}
-		best[k] = len(out)
 		out = append(out, m)
+		if best == nil && len(out) > 16 {
+			best = make(map[string]int, 2*len(out))
+			for j := range out {
+				if !out[j].Reserved {
+					best[out[j].Entity+"/"+out[j].ID] = j
+				}
+			}
+		} else if best != nil {
+			best[m.Entity+"/"+m.ID] = len(out) - 1
+		}
 	}
 	return out
 }

@@ -354,6 +354,19 @@ func (s *sources) Lookup(ctx context.Context, q rules.Lookup) (rules.LookupResul
 	return out, nil
 }
 
+// LooksUpInline implements rules.InlineLooker: with the CRM in memory (or none) and no
+// Dataverse fallback, a lookup never waits on the network.
+func (s *sources) LooksUpInline() bool {
+	if s.fallback != nil {
+		return false
+	}
+	if s.crm == nil {
+		return true
+	}
+	il, ok := s.crm.(rules.InlineLooker)
+	return ok && il.LooksUpInline()
+}
+
 // Release implements rules.Index. The scan never reserves keys, so there is nothing of its
 // own to release; a CRM index gets the call passed on.
 func (s *sources) Release(ctx context.Context, keys []string, holder string) error {

@@ -426,7 +426,7 @@ func check(ctx context.Context, eng *rules.Engine, file *fileIndex, entity, entr
 		if m.Reserved {
 			continue // the scan reserves nothing; a CRM index cannot report a conflict
 		}
-		outcome = maxOutcome(outcome, rowOutcome(m))
+		outcome = rules.MaxOutcome(outcome, rowOutcome(m))
 		mm := Match{ID: m.ID, Source: SourceCRM, Score: m.Score, Rule: m.Rule, Level: string(m.Level),
 			Action: string(m.Action), Reasons: m.Reasons}
 		if n := fileRow(m.ID); n > 0 {
@@ -453,12 +453,4 @@ func rowOutcome(m rules.Match) rules.Outcome {
 		return rules.OutcomeWarn
 	}
 	return m.Level
-}
-
-func maxOutcome(a, b rules.Outcome) rules.Outcome {
-	rank := map[rules.Outcome]int{rules.OutcomeAllow: 0, rules.OutcomeWarn: 1, rules.OutcomeBlock: 2}
-	if rank[b] > rank[a] {
-		return b
-	}
-	return a
 }
