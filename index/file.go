@@ -3,6 +3,7 @@ package index
 import (
 	"context"
 	"fmt"
+	"slices"
 
 	"github.com/dedupegate/dedupegate/matcher"
 	"github.com/dedupegate/dedupegate/rules"
@@ -17,18 +18,32 @@ import (
 // in-process index keeps so that a candidate is not normalised again at every lookup. Indexes
 // that store records elsewhere (Redis) ignore it.
 func Prepare(set *rules.Set, rec matcher.Record) Entry {
-	// Canonical: phones stored in E.164 are read back without libphonenumber (matcher.CanonicalRecord).
-	canon := canonical(set, rec)
-	keys, form := set.IndexEntry(canon)
-	out := Trim(canon, set.IndexedAttrsView(rec.Entity))
+	rec = rec.Unpacked()
+	// One copy of what the candidate rules read (their attributes, and the country that
+	// chooses a phone's region), with the phones in E.164 (matcher.CanonicalRecord): phones
+	// stored that way are read back without libphonenumber. It is prepared once for the
+	// keys and the form, then trimmed to the attributes the index keeps.
+	read := set.CandidateReadAttrsView(rec.Entity)
+	attrs := make(map[string]string, len(read))
+	for _, a := range read {
+		if v, ok := rec.Attrs[a]; ok {
+			attrs[a] = v
+		}
+	}
+	out := matcher.Record{Entity: rec.Entity, ID: rec.ID, Attrs: attrs}
+	for a, v := range matcher.CanonicalAttrs(out, set.CandidateMatchers(rec.Entity)...) {
+		attrs[a] = v
+	}
+	keys, form := set.IndexEntry(out)
+	if indexed := set.IndexedAttrsView(rec.Entity); len(indexed) < len(read) {
+		for _, a := range read {
+			if !slices.Contains(indexed, a) {
+				delete(attrs, a)
+			}
+		}
+	}
 	out.Form = form
 	return Entry{Record: out, Keys: keys}
-}
-
-// canonical is rec with the values the candidate rules normalise at a cost (phones) in their
-// normal form, so that the copy the index keeps is cheap to prepare as a candidate.
-func canonical(set *rules.Set, rec matcher.Record) matcher.Record {
-	return matcher.CanonicalRecord(rec, set.CandidateMatchers(rec.Entity)...)
 }
 
 // Trim returns a copy of rec holding only attrs (those it has).

@@ -22,6 +22,23 @@ func (r *Rule) Canonical(rec Record) Record { return CanonicalRecord(rec, r) }
 // differently). Rules whose candidate table is not rec's are ignored.
 func CanonicalRecord(rec Record, rules ...*Rule) Record {
 	rec = rec.Unpacked()
+	out := CanonicalAttrs(rec, rules...)
+	if len(out) == 0 {
+		return rec
+	}
+	attrs := make(map[string]string, len(rec.Attrs))
+	for k, v := range rec.Attrs {
+		attrs[k] = v
+	}
+	for k, v := range out {
+		attrs[k] = v
+	}
+	return Record{Entity: rec.Entity, ID: rec.ID, Attrs: attrs}
+}
+
+// CanonicalAttrs returns the attributes CanonicalRecord rewrites and their new values (nil
+// when none), for a caller that builds a copy of rec's attributes anyway.
+func CanonicalAttrs(rec Record, rules ...*Rule) map[string]string {
 	var out map[string]string
 	var conflict map[string]bool
 	for _, r := range rules {
@@ -64,17 +81,7 @@ func CanonicalRecord(rec Record, rules ...*Rule) Record {
 			}
 		}
 	}
-	if len(out) == 0 {
-		return rec
-	}
-	attrs := make(map[string]string, len(rec.Attrs))
-	for k, v := range rec.Attrs {
-		attrs[k] = v
-	}
-	for k, v := range out {
-		attrs[k] = v
-	}
-	return Record{Entity: rec.Entity, ID: rec.ID, Attrs: attrs}
+	return out
 }
 
 // recordRegion is the phone region of rec: its country attribute's, else the rule's default.

@@ -75,6 +75,7 @@ type Set struct {
 	byCand   map[string][]*Rule
 	// Computed once: every record filed or checked asks for them.
 	indexed  map[string][]string        // IndexedAttrs
+	read     map[string][]string        // CandidateReadAttrsView
 	watched  map[string][]string        // WatchedAttrs
 	matchers map[string][]*matcher.Rule // CandidateMatchers
 }
@@ -82,7 +83,7 @@ type Set struct {
 // NewSet indexes rules. Rules are evaluated in the order given.
 func NewSet(rs []*Rule) *Set {
 	s := &Set{rules: rs, byEntity: map[string][]*Rule{}, byCand: map[string][]*Rule{},
-		indexed: map[string][]string{}, watched: map[string][]string{}, matchers: map[string][]*matcher.Rule{}}
+		indexed: map[string][]string{}, read: map[string][]string{}, watched: map[string][]string{}, matchers: map[string][]*matcher.Rule{}}
 	for _, r := range rs {
 		s.byEntity[r.Entity] = append(s.byEntity[r.Entity], r)
 		s.byCand[r.CandidateEntity] = append(s.byCand[r.CandidateEntity], r)
@@ -100,6 +101,12 @@ func NewSet(rs []*Rule) *Set {
 			}
 		}
 		s.indexed[entity] = sortedKeys(seen)
+		for _, r := range rs {
+			if c := r.Matcher.Spec().CountryAttr; c != "" {
+				seen[c] = true
+			}
+		}
+		s.read[entity] = sortedKeys(seen)
 	}
 	for entity, rs := range s.byEntity {
 		seen := map[string]bool{}
@@ -170,6 +177,11 @@ func (s *Set) IndexedAttrs(entity string) []string { return slices.Clone(s.index
 // IndexedAttrsView is IndexedAttrs without the copy, for the paths that file every record:
 // the caller must not change it.
 func (s *Set) IndexedAttrsView(entity string) []string { return s.indexed[entity] }
+
+// CandidateReadAttrsView returns every attribute of entity that preparing it as a candidate
+// reads: IndexedAttrs and the rules' country attributes (which choose a phone's region). The
+// caller must not change the slice.
+func (s *Set) CandidateReadAttrsView(entity string) []string { return s.read[entity] }
 
 // WatchedAttrs returns the attributes of entity that rules read when it is the checked record:
 // the filtering attributes of its Update step. Sorted; the caller may keep and change the
