@@ -79,9 +79,20 @@ const oneSlot blockRef = 1 << 63
 // block returns the slots filed under key hash h, ascending; one uses buf.
 func (m *Memory) block(h uint64, buf *[1]uint32) []uint32 {
 	v, ok := m.keys.Get(h)
-	b := blockRef(v)
+	return m.blockOf(probe{v, ok}, buf)
+}
+
+// probe is a key's entry in the key table, if any.
+type probe struct {
+	v  uint64
+	ok bool
+}
+
+// blockOf returns the slots of a key's entry, ascending; one uses buf.
+func (m *Memory) blockOf(p probe, buf *[1]uint32) []uint32 {
+	b := blockRef(p.v)
 	switch {
-	case !ok:
+	case !p.ok:
 		return nil
 	case b&oneSlot != 0:
 		buf[0] = uint32(b)
@@ -179,9 +190,21 @@ func (m *Memory) Lookup(ctx context.Context, q rules.Lookup) (rules.LookupResult
 	var buf [64]uint32
 	found := buf[:0]
 	var seen map[uint32]struct{} // past len(buf)
-	var one [1]uint32
+	// Every key's table entry first, in a loop of independent reads: the processor overlaps
+	// their cache misses (a large index is far bigger than its caches) instead of waiting on
+	// each in turn.
+	var refBuf [32]probe
+	refs := refBuf[:0]
+	if len(q.Keys) > len(refBuf) {
+		refs = make([]probe, 0, len(q.Keys))
+	}
 	for _, k := range q.Keys {
-		slots := m.block(m.keyHash(k), &one)
+		v, ok := m.keys.Get(m.keyHash(k))
+		refs = append(refs, probe{v, ok})
+	}
+	var one [1]uint32
+	for i, k := range q.Keys {
+		slots := m.blockOf(refs[i], &one)
 		if q.Skip(k, len(slots)) {
 			if !slices.Contains(out.Skipped, k) {
 				out.Skipped = append(out.Skipped, k)
