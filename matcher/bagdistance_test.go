@@ -91,3 +91,59 @@ func TestOSABitsMatchesTable(t *testing.T) {
 		}
 	}
 }
+
+// bagDistanceAll is bagDistance summed over the whole alphabet, as first written.
+func bagDistanceAll(a, b string) int {
+	var counts [128]int
+	for i := 0; i < len(a); i++ {
+		counts[a[i]]++
+	}
+	for i := 0; i < len(b); i++ {
+		counts[b[i]]--
+	}
+	pos, neg := 0, 0
+	for _, c := range counts {
+		if c > 0 {
+			pos += c
+		} else {
+			neg -= c
+		}
+	}
+	return max(pos, neg)
+}
+
+// TestBagDistanceVisitsOnlyItsCharacters: counting over the strings' own characters gives the
+// whole alphabet's count.
+func TestBagDistanceVisitsOnlyItsCharacters(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	for range 20000 {
+		var x, y []byte
+		for range rng.IntN(40) {
+			x = append(x, byte(rng.IntN(128)))
+		}
+		for range rng.IntN(40) {
+			y = append(y, "abcde.@"[rng.IntN(7)])
+		}
+		if got, want := bagDistance(string(x), string(y)), bagDistanceAll(string(x), string(y)); got != want {
+			t.Fatalf("bagDistance(%q, %q) = %d, want %d", x, y, got, want)
+		}
+	}
+}
+
+// BenchmarkEmailDistance compares e-mail addresses of different people, as scoring a name
+// block's candidates does: most are rejected by the bag distance bound.
+//
+//	go test ./matcher -run '^$' -bench EmailDistance
+func BenchmarkEmailDistance(b *testing.B) {
+	emails := []string{"mary.bercalber123456@mail7.net", "mary.bercaldan654321@mail22.net",
+		"mary.berfelgor111@mail3.net", "marie.bercalber99@mail40.net", "m.bercalber@example.com"}
+	for b.Loop() {
+		for i := range emails {
+			for j := range emails {
+				if i != j {
+					damerauSimilarityAbove(emails[i], emails[j], 0.7)
+				}
+			}
+		}
+	}
+}

@@ -274,18 +274,22 @@ func bagDistance(a, b string) int {
 	for i := 0; i < len(b); i++ {
 		counts[b[i]]--
 	}
+	// Only the strings' own characters can have a count: visit those (each once: its count
+	// is cleared) rather than all 128.
 	pos, neg := 0, 0
-	for _, c := range counts {
-		if c > 0 {
+	for i := 0; i < len(a); i++ {
+		if c := counts[a[i]]; c > 0 {
 			pos += int(c)
-		} else {
-			neg -= int(c)
+			counts[a[i]] = 0
 		}
 	}
-	if neg > pos {
-		return neg
+	for i := 0; i < len(b); i++ {
+		if c := counts[b[i]]; c < 0 {
+			neg -= int(c)
+			counts[b[i]] = 0
+		}
 	}
-	return pos
+	return max(pos, neg)
 }
 
 // editSimilarity turns an edit distance into a similarity: 1 - d / (length of the longer).
