@@ -4,6 +4,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 )
 
 // prepareValue normalises one raw attribute value for field f. region is the record's phone
@@ -117,12 +118,15 @@ func NormalizeEmail(raw string, providerRules bool) string {
 			s = s[i+1 : i+j]
 		}
 	}
-	s = strings.Join(strings.Fields(s), "")
+	if strings.IndexFunc(s, unicode.IsSpace) >= 0 {
+		s = strings.Join(strings.Fields(s), "")
+	}
 	s = strings.TrimRight(s, ".")
 	local, domain, ok := strings.Cut(s, "@")
 	if !ok || local == "" || domain == "" || strings.Contains(domain, "@") {
 		return s
 	}
+	whole := s
 	if providerRules {
 		switch domain {
 		case "gmail.com", "googlemail.com":
@@ -136,6 +140,9 @@ func NormalizeEmail(raw string, providerRules bool) string {
 		if local == "" {
 			return s
 		}
+	}
+	if len(local)+1+len(domain) == len(whole) && whole[len(local)] == '@' && whole[len(local)+1:] == domain {
+		return whole // unchanged (local is then whole's prefix): no copy
 	}
 	return local + "@" + domain
 }
