@@ -9,11 +9,12 @@
 #    file) and a no-op echo server, both on loopback,
 # 4. drives POST /webhooks/dataverse of both with RemoteExecutionContext Create payloads (30% re-entries
 #    of indexed contacts, 70% new people): a fixed rate (BENCH_RATE, default 1,000/s) and a
-#    closed-loop peak (BENCH_CONNS requests in flight), and prints decisions/s, p50/p90/p99,
+#    closed-loop peak at each of BENCH_CONNS requests in flight (default 32,64,128; the best is
+#    the peak), and prints decisions/s, p50/p90/p99,
 #    Redis round trips per decision and the gateway/no-op throughput ratio,
-# 5. takes a CPU profile of the gateway during the peak phase and prints its top entries.
+# 5. takes a CPU profile of the gateway during the first peak phase and prints its top entries.
 #
-# Environment: BENCH_RECORDS, BENCH_RATE, BENCH_CONNS, BENCH_FIXED (20s), BENCH_PEAK (15s),
+# Environment: BENCH_RECORDS, BENCH_RATE, BENCH_CONNS, BENCH_FIXED (20s), BENCH_PEAK (10s a level),
 # BENCH_DUP (0.3), BENCH_PER_KEY_LIMIT (the gateway's decision.per_key_limit, default 200: a
 # diagnostic knob, it trades recall for speed), BENCH_GOGC (the gateway's GOGC; unset: serve's
 # own choice, 400 with a Redis index), BENCH_GOMAXPROCS, BENCH_GOMEMLIMIT, BENCH_GODEBUG (the
@@ -28,9 +29,9 @@ cd "$(dirname "$0")/.."
 
 records=${BENCH_RECORDS:-1000000}
 rate=${BENCH_RATE:-1000}
-conns=${BENCH_CONNS:-32}
+conns=${BENCH_CONNS:-32,64,128}
 fixed=${BENCH_FIXED:-20s}
-peak=${BENCH_PEAK:-15s}
+peak=${BENCH_PEAK:-10s}
 dup=${BENCH_DUP:-0.3}
 redis_server=${REDIS_SERVER:-$(command -v redis-server || echo /usr/bin/redis-server)}
 [ -x "$redis_server" ] || { echo "bench: redis-server not found (apt-get install -y redis-server)" >&2; exit 1; }
@@ -126,7 +127,7 @@ wait_http "http://127.0.0.1:$gport/readyz"
 
 if [ -s "$work/cpu.pprof" ]; then
 	echo
-	echo "== where the gateway's CPU went during the peak phase (pprof -top, cumulative):"
+	echo "== where the gateway's CPU went during the first peak phase (pprof -top, cumulative):"
 	go tool pprof -top -cum -nodecount=30 "$bench" "$work/cpu.pprof" 2>/dev/null | sed -n '1,38p'
 	echo
 	echo "== flat:"

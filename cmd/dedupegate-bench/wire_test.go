@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -154,5 +155,30 @@ func TestFixedRateSchedule(t *testing.T) {
 	// 400 ms + 20 × 30 ms.
 	if ph.elapsed > 900*time.Millisecond {
 		t.Fatalf("the phase took %v: the slow answers held the schedule up", ph.elapsed)
+	}
+}
+
+func TestPeakLevels(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want []int
+		bad  bool
+	}{
+		{"32", []int{32}, false},
+		{"32,64, 128", []int{32, 64, 128}, false},
+		{"", nil, true},
+		{"32,,64", nil, true},
+		{"0", nil, true},
+		{"-4", nil, true},
+		{"many", nil, true},
+	} {
+		got, err := parseLevels(tc.in)
+		if (err != nil) != tc.bad || !slices.Equal(got, tc.want) {
+			t.Errorf("parseLevels(%q) = %v, %v; want %v (error: %v)", tc.in, got, err, tc.want, tc.bad)
+		}
+	}
+	runs := []peakRun{{conns: 32, s: stats{rps: 3500}}, {conns: 64, s: stats{rps: 5100}}, {conns: 128, s: stats{rps: 4600}}}
+	if b := bestRun(runs); b.conns != 64 {
+		t.Fatalf("best run at %d in flight, want 64", b.conns)
 	}
 }
