@@ -114,7 +114,7 @@ func (x *Index) lookup(ctx context.Context, st *state, q rules.Lookup) (rules.Lo
 		}
 		claim = reserveScript.Eval(ctx, pipe, rkeys, q.Holder, ttl.Milliseconds())
 	}
-	if err := x.trips.do(ctx, pipe.Cmds()); err != nil && !errors.Is(err, redis.Nil) {
+	if err := x.trips.do(ctx, pipe.Cmds(), epoch); err != nil && !errors.Is(err, redis.Nil) {
 		return rules.LookupResult{}, fmt.Errorf("redisindex: lookup: %w", err)
 	}
 	if err := x.checkEpoch(st, epoch); err != nil {
@@ -224,7 +224,7 @@ func (x *Index) lookup(ctx context.Context, st *state, q rules.Lookup) (rules.Lo
 	for i, rid := range rids {
 		gets[i] = pipe.HGet(ctx, st.recBucket(rid), ridField(rid))
 	}
-	if err := x.trips.do(ctx, pipe.Cmds()); err != nil && !errors.Is(err, redis.Nil) {
+	if err := x.trips.do(ctx, pipe.Cmds(), nil); err != nil && !errors.Is(err, redis.Nil) {
 		return rules.LookupResult{}, fmt.Errorf("redisindex: lookup records: %w", err)
 	}
 	slots := make([][]entry, len(rids))

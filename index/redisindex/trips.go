@@ -2,6 +2,7 @@ package redisindex
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"time"
 
@@ -17,7 +18,9 @@ import (
 //
 // Sharing changes nothing a lookup sees: Redis runs a pipeline's commands in order, as it
 // would run them from separate connections in some order, and each lookup reads only its own
-// commands' replies and errors.
+// commands' replies and errors. The one exception is a read every lookup makes alike (the
+// index's epoch, checked against data loss): a shared pipeline sends it once and each lookup
+// gets its reply, as if it had been sent for it at the head of the round trip.
 type roundTrips struct {
 	client redis.UniversalClient
 	max    int
@@ -29,10 +32,12 @@ type roundTrips struct {
 
 // trip is one lookup's commands waiting for a shared round trip.
 type trip struct {
-	ctx  context.Context
-	cmds []redis.Cmder
-	done chan struct{}
-	err  error
+	ctx    context.Context
+	cmds   []redis.Cmder
+	same   *redis.StringCmd // one of cmds, or nil: see do
+	copied bool             // same was not sent: its reply is another trip's
+	done   chan struct{}
+	err    error
 }
 
 // defaultTrips is how many lookup pipelines an instance keeps in flight: enough that a slow
@@ -40,8 +45,10 @@ type trip struct {
 const defaultTrips = 2
 
 // do sends cmds and returns the first of their errors, as Pipeline.Exec would (redis.Nil
-// included). When ctx ends first, do returns its error; the commands may still be sent.
-func (r *roundTrips) do(ctx context.Context, cmds []redis.Cmder) error {
+// included). When ctx ends first, do returns its error; the commands may still be sent. same,
+// when not nil, is one of cmds whose reply is the same for every lookup of a round trip: a
+// shared pipeline sends one command with its arguments for all the trips that have it.
+func (r *roundTrips) do(ctx context.Context, cmds []redis.Cmder, same *redis.StringCmd) error {
 	if len(cmds) == 0 {
 		return nil
 	}
@@ -55,7 +62,7 @@ func (r *roundTrips) do(ctx context.Context, cmds []redis.Cmder) error {
 		r.next()
 		return err
 	}
-	t := &trip{ctx: ctx, cmds: cmds, done: make(chan struct{})}
+	t := &trip{ctx: ctx, cmds: cmds, same: same, done: make(chan struct{})}
 	r.queue = append(r.queue, t)
 	r.mu.Unlock()
 	select {
@@ -100,14 +107,29 @@ func (r *roundTrips) send(batch []*trip) {
 		ctx, cancel = context.WithDeadline(ctx, latest)
 	}
 	all := make([]redis.Cmder, 0, n)
+	var sent []*redis.StringCmd // the shared reads sent, one per distinct command
 	for _, t := range batch {
-		all = append(all, t.cmds...)
+		for _, c := range t.cmds {
+			if t.same != nil && c == redis.Cmder(t.same) {
+				if i := slices.IndexFunc(sent, func(s *redis.StringCmd) bool { return slices.Equal(s.Args(), t.same.Args()) }); i >= 0 {
+					t.copied = true
+					continue
+				}
+				sent = append(sent, t.same)
+			}
+			all = append(all, c)
+		}
 	}
 	pipe := r.client.Pipeline()
 	_ = pipe.BatchProcess(ctx, all...)
 	_, _ = pipe.Exec(ctx)
 	cancel()
 	for _, t := range batch {
+		if t.copied {
+			i := slices.IndexFunc(sent, func(s *redis.StringCmd) bool { return slices.Equal(s.Args(), t.same.Args()) })
+			t.same.SetVal(sent[i].Val())
+			t.same.SetErr(sent[i].Err())
+		}
 		for _, c := range t.cmds {
 			if err := c.Err(); err != nil {
 				t.err = err

@@ -20,6 +20,7 @@ import (
 type gateHook struct {
 	gate      chan struct{}
 	pipelines atomic.Int64
+	cmds      atomic.Int64 // commands sent in pipelines
 	held      atomic.Bool
 }
 
@@ -30,6 +31,7 @@ func (h *gateHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 func (h *gateHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
 	return func(ctx context.Context, cmds []redis.Cmder) error {
 		h.pipelines.Add(1)
+		h.cmds.Add(int64(len(cmds)))
 		if h.held.CompareAndSwap(false, true) {
 			<-h.gate
 		}
@@ -76,31 +78,38 @@ func testSharedRoundTrips(t *testing.T, c redis.UniversalClient) {
 	// The first lookup takes the only round trip and is held in the hook.
 	first := redis.NewStringCmd(ctx, "echo", "first")
 	firstErr := make(chan error, 1)
-	go func() { firstErr <- r.do(ctx, []redis.Cmder{first}) }()
+	go func() { firstErr <- r.do(ctx, []redis.Cmder{first}, nil) }()
 	for h.pipelines.Load() == 0 {
 		time.Sleep(time.Millisecond)
 	}
 
 	const n = 12
 	echoes := make([]*redis.StringCmd, n)
+	sames := make([]*redis.StringCmd, n) // a read alike for all (the epoch), but for trip 7's
 	errs := make([]error, n)
+	sent := 0 // commands the waiting trips would send apart
 	var wg sync.WaitGroup
 	for i := range n {
 		echoes[i] = redis.NewStringCmd(ctx, "echo", "trip-"+strconv.Itoa(i))
-		cmds := []redis.Cmder{echoes[i]}
+		sames[i] = redis.NewStringCmd(ctx, "get", p+"str")
+		if i == 7 {
+			sames[i] = redis.NewStringCmd(ctx, "echo", "another read")
+		}
+		cmds := []redis.Cmder{sames[i], echoes[i]}
 		switch i {
 		case 3:
 			cmds = append(cmds, redis.NewStringCmd(ctx, "get", p+"missing"))
 		case 5:
 			cmds = append(cmds, redis.NewStringCmd(ctx, "hget", p+"str", "f"))
 		}
-		wg.Go(func() { errs[i] = r.do(ctx, cmds) })
+		sent += len(cmds)
+		wg.Go(func() { errs[i] = r.do(ctx, cmds, sames[i]) })
 	}
 	waitQueued(t, r, n)
 	// One more whose context ends while it waits.
 	short, cancel := context.WithCancel(ctx)
 	lateErr := make(chan error, 1)
-	go func() { lateErr <- r.do(short, []redis.Cmder{redis.NewStringCmd(short, "echo", "late")}) }()
+	go func() { lateErr <- r.do(short, []redis.Cmder{redis.NewStringCmd(short, "echo", "late")}, nil) }()
 	waitQueued(t, r, n+1)
 	cancel()
 	if err := <-lateErr; !errors.Is(err, context.Canceled) {
@@ -116,6 +125,13 @@ func testSharedRoundTrips(t *testing.T, c redis.UniversalClient) {
 		want := "trip-" + strconv.Itoa(i)
 		if echoes[i].Val() != want {
 			t.Errorf("trip %d read %q, want %q", i, echoes[i].Val(), want)
+		}
+		wantSame := "v"
+		if i == 7 {
+			wantSame = "another read"
+		}
+		if sames[i].Val() != wantSame || sames[i].Err() != nil {
+			t.Errorf("trip %d's shared read: %q, %v; want %q", i, sames[i].Val(), sames[i].Err(), wantSame)
 		}
 		switch i {
 		case 3:
@@ -135,9 +151,14 @@ func testSharedRoundTrips(t *testing.T, c redis.UniversalClient) {
 	if got := h.pipelines.Load(); got != 2 {
 		t.Errorf("%d pipelines for 1 + %d lookups, want 2 (the waiting ones shared one)", got, n+1)
 	}
+	// The first trip's command, the late one's, and the waiting trips' with their alike read
+	// sent once (trip 7's differs: sent too).
+	if got, want := h.cmds.Load(), int64(1+1+sent-(n-2)); got != want {
+		t.Errorf("%d commands sent, want %d (one alike read for the waiting trips)", got, want)
+	}
 	// A lone lookup goes out at once, on its own.
 	lone := redis.NewStringCmd(ctx, "echo", "lone")
-	if err := r.do(ctx, []redis.Cmder{lone}); err != nil || lone.Val() != "lone" {
+	if err := r.do(ctx, []redis.Cmder{lone}, nil); err != nil || lone.Val() != "lone" {
 		t.Fatalf("lone trip: %q, %v", lone.Val(), err)
 	}
 	if got := h.pipelines.Load(); got != 3 {
@@ -157,7 +178,7 @@ func TestSharedRoundTripsRedisDown(t *testing.T) {
 	var wg sync.WaitGroup
 	errs := make([]error, 8)
 	for i := range errs {
-		wg.Go(func() { errs[i] = r.do(ctx, []redis.Cmder{redis.NewStringCmd(ctx, "echo", "x")}) })
+		wg.Go(func() { errs[i] = r.do(ctx, []redis.Cmder{redis.NewStringCmd(ctx, "echo", "x")}, nil) })
 	}
 	wg.Wait()
 	for i, err := range errs {
