@@ -17,7 +17,11 @@ import (
 // The record also carries its form (matcher.Record.Form): its prepared values, which the
 // in-process index keeps so that a candidate is not normalised again at every lookup. Indexes
 // that store records elsewhere (Redis) ignore it.
-func Prepare(set *rules.Set, rec matcher.Record) Entry {
+func Prepare(set *rules.Set, rec matcher.Record) Entry { return PrepareEach(set, rec, nil) }
+
+// PrepareEach is Prepare that also hands each rule's prepared values of the row, as filed, to
+// each (when not nil: rules.Set.IndexEntryEach).
+func PrepareEach(set *rules.Set, rec matcher.Record, each func(*rules.Rule, *matcher.Prepared)) Entry {
 	rec = rec.Unpacked()
 	// One copy of what the candidate rules read (their attributes, and the country that
 	// chooses a phone's region), with the phones in E.164 (matcher.CanonicalRecord): phones
@@ -34,7 +38,7 @@ func Prepare(set *rules.Set, rec matcher.Record) Entry {
 	for a, v := range matcher.CanonicalAttrs(out, set.CandidateMatchers(rec.Entity)...) {
 		attrs[a] = v
 	}
-	keys, form := set.IndexEntry(out)
+	keys, form := set.IndexEntryEach(out, each)
 	if indexed := set.IndexedAttrsView(rec.Entity); len(indexed) < len(read) {
 		for _, a := range read {
 			if !slices.Contains(indexed, a) {

@@ -35,9 +35,23 @@ var errForm = errors.New("matcher: malformed form")
 // IndexEntry prepares rec, a row of the rule's candidate table, once and returns the keys it
 // is filed under (as IndexKeys) and dst with the rule's form section appended.
 func (r *Rule) IndexEntry(rec Record, dst []byte) ([]string, []byte) {
-	p := r.prepare(rec, true)
-	return r.BlockingKeys(p), r.appendForm(dst, p)
+	_, keys, dst := r.IndexEntryPrepared(rec, dst)
+	return keys, dst
 }
+
+// IndexEntryPrepared is IndexEntry that also returns rec prepared as a candidate, its keys
+// kept in it (BlockingKeys of it costs nothing). For a Symmetric rule that is also rec
+// prepared as a checked record: what PrepareChecked decodes from the form section.
+func (r *Rule) IndexEntryPrepared(rec Record, dst []byte) (*Prepared, []string, []byte) {
+	p := r.prepare(rec, true)
+	keys := r.BlockingKeys(p)
+	return p, keys, r.appendForm(dst, p)
+}
+
+// Symmetric reports whether the rule reads the same attributes of the checked record and of a
+// candidate (one table, no candidate attribute of its own): a record prepared as a candidate
+// is then prepared as a checked record too.
+func (r *Rule) Symmetric() bool { return r.symmetric }
 
 func (r *Rule) appendForm(dst []byte, p *Prepared) []byte {
 	r.complete(p)
@@ -226,6 +240,7 @@ func (r *Rule) decodeInto(s *CandidateScratch, rec Record, body string) error {
 	}
 	s.p.vals = s.p.vals[:n]
 	s.p.Record = rec
+	s.p.keys, s.p.keysOf = nil, 0
 	// The previous candidate's tokens and groups may still be referenced by nobody: reuse.
 	s.toks, s.groups = s.toks[:0], s.groups[:0]
 	d := formDecoder{s: body}

@@ -45,8 +45,12 @@ func (r *Rule) keyLabel(parts []compiledPart) string {
 	return b.String()
 }
 
-// BlockingKeys returns the index keys under which candidates for p are filed.
+// BlockingKeys returns the index keys under which candidates for p are filed. They are
+// computed once per Prepared and kept in it: the caller must not change the slice.
 func (r *Rule) BlockingKeys(p *Prepared) []string {
+	if p.keysOf == r.id && p.keys != nil {
+		return p.keys
+	}
 	r.complete(p)
 	if len(p.vals) != len(r.fields) {
 		return nil
@@ -110,6 +114,7 @@ outer:
 		}
 		keys = append(keys, key)
 	}
+	p.keys, p.keysOf = keys, r.id
 	return keys
 }
 

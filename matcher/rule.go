@@ -328,6 +328,9 @@ type Prepared struct {
 	raws     []string
 	region   string
 	regionOK bool
+	// The blocking keys, once BlockingKeys has computed them (keysOf: the rule's id).
+	keys   []string
+	keysOf uint64
 }
 
 // prepareLazy sets p up as rec's candidate with no value prepared yet: ScoreAbove prepares
@@ -344,6 +347,7 @@ func (r *Rule) prepareLazy(p *Prepared, rec Record) {
 	}
 	p.raws = p.raws[:n]
 	p.Record, p.pending, p.region, p.regionOK = rec, 0, "", false
+	p.keys, p.keysOf = nil, 0
 	clear(p.raws)
 	if rec.Attrs == nil && rec.Packed != "" {
 		// One pass over the packed attributes (in name order) against the fields in the order
@@ -431,6 +435,7 @@ func (r *Rule) prepareInto(p *Prepared, rec Record, cand bool) {
 	p.vals = p.vals[:len(r.fields)]
 	clear(p.vals)
 	p.Record = rec
+	p.keys, p.keysOf = nil, 0
 	region := r.region
 	if r.spec.CountryAttr != "" {
 		if c, _ := rec.Attr(r.spec.CountryAttr); c != "" {

@@ -81,3 +81,54 @@ func TestInlineLookupsWithoutTimer(t *testing.T) {
 		}
 	}
 }
+
+// memIndex answers every lookup with the same candidates.
+type memIndex struct{ recs []matcher.Record }
+
+func (m memIndex) Lookup(context.Context, Lookup) (LookupResult, error) {
+	return LookupResult{Records: m.recs}, nil
+}
+func (m memIndex) Release(context.Context, []string, string) error { return nil }
+
+// TestRequestPrepared checks that the engine takes a symmetric rule's prepared values from
+// Request.Prepared, with the same decision as when it prepares the record itself, and never
+// asks for a rule that reads other attributes on the candidate's side.
+func TestRequestPrepared(t *testing.T) {
+	compile := func(name, entity, cand string) *Rule {
+		spec := matcher.RuleSpec{Name: name, Entity: entity, CandidateEntity: cand, Fields: []matcher.FieldSpec{
+			{Attr: "emailaddress1", Comparator: "email", Weight: 2, Blocking: true},
+			{Attr: "lastname", Comparator: "lastname", Weight: 1, Blocking: true}}}
+		m, err := matcher.Compile(spec, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return &Rule{Name: name, Entity: entity, CandidateEntity: cand, Matcher: m, WarnThreshold: 0.5, BlockThreshold: 0.9}
+	}
+	same, cross := compile("contacts", "contact", "contact"), compile("lead-is-contact", "lead", "contact")
+	cand := matcher.Record{Entity: "contact", ID: "c1", Attrs: map[string]string{"emailaddress1": "ann.lee@example.com", "lastname": "Lee"}}
+	for _, tc := range []struct {
+		rule   *Rule
+		entity string
+		asked  int
+	}{{same, "contact", 1}, {cross, "lead", 0}} {
+		rec := matcher.Record{Entity: tc.entity, Attrs: map[string]string{"emailaddress1": "Ann.Lee@example.com", "lastname": "Lee"}}
+		eng := NewEngine(NewSet([]*Rule{tc.rule}), memIndex{[]matcher.Record{cand}}, EngineConfig{})
+		want, err := eng.Evaluate(context.Background(), Request{Record: rec, Message: "Create"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, _, _ := tc.rule.Matcher.IndexEntryPrepared(rec, nil)
+		asked := 0
+		got, err := eng.Evaluate(context.Background(), Request{Record: rec, Message: "Create",
+			Prepared: func(r *Rule) *matcher.Prepared { asked++; return p }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if asked != tc.asked {
+			t.Fatalf("%s: Prepared asked %d times, want %d", tc.rule.Name, asked, tc.asked)
+		}
+		if got.Outcome != want.Outcome || len(got.Matches) != len(want.Matches) || len(got.Matches) == 0 || got.Matches[0].Score != want.Matches[0].Score {
+			t.Fatalf("%s: with the caller's prepared values %+v, without %+v", tc.rule.Name, got, want)
+		}
+	}
+}

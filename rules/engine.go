@@ -44,6 +44,11 @@ type Request struct {
 	Holder string
 	// OverrideToken is an "Ignore and Save" token; see OverrideVerifier.
 	OverrideToken string
+	// Prepared, when set, returns Record's prepared values for a rule when the caller has them
+	// already (the scan prepares each row to file it, then checks it: index.PrepareEach), nil
+	// otherwise. The engine uses them, and the blocking keys kept in them, for a symmetric
+	// rule (matcher.Rule.Symmetric), instead of preparing Record again.
+	Prepared func(*Rule) *matcher.Prepared
 }
 
 // Match is one existing (or concurrently reserved) record that a rule matched.
@@ -379,11 +384,18 @@ func (e *Engine) Evaluate(ctx context.Context, req Request) (Decision, error) {
 	var maxBlock map[string]int
 	var strongRule map[string]*Rule
 	for i, r := range active {
-		prepared[i] = r.Matcher.PrepareChecked(req.Record)
+		if req.Prepared != nil && r.Matcher.Symmetric() {
+			prepared[i] = req.Prepared(r)
+		}
+		if prepared[i] == nil {
+			prepared[i] = r.Matcher.PrepareChecked(req.Record)
+		}
+		// A rule's own keys are distinct: only another rule's can repeat them. A record has a
+		// few dozen keys at most: a linear search beats a map.
+		distinct := len(keys) == 0
 		for _, k := range r.Matcher.BlockingKeys(prepared[i]) {
 			m := r.Matcher.KeyMaxBlock(k)
-			// A record has a few dozen keys at most: a linear search beats a map.
-			if !slices.Contains(keys, k) {
+			if distinct || !slices.Contains(keys, k) {
 				keys = append(keys, k)
 				if m > 0 {
 					if maxBlock == nil {
@@ -431,16 +443,22 @@ func (e *Engine) Evaluate(ctx context.Context, req Request) (Decision, error) {
 	}
 	for i, r := range active {
 		for _, c := range res.Records {
-			if c.Entity != r.CandidateEntity || (c.ID != "" && c.ID == req.Record.ID && c.Entity == req.Record.Entity) {
-				continue
-			}
-			if e.exceptions != nil && req.Record.ID != "" && e.exceptions.NotDuplicate(req.Record.Entity, req.Record.ID, c.Entity, c.ID) {
+			if c.Entity != r.CandidateEntity {
 				continue
 			}
 			// Only candidates at the warn threshold or above are reported: ScoreAbove stops
 			// comparing one as soon as it cannot get there.
 			sc, ok := r.Matcher.ScoreAbove(prepared[i], r.Matcher.PrepareCandidateWith(scratch, c), r.WarnThreshold)
 			if !ok || sc.Score < r.WarnThreshold || sc.Score <= 0 {
+				continue
+			}
+			// The record itself (an update) and pairs marked not duplicates are not matches.
+			// Asked of the candidates kept only: a candidate's id is memory the scoring never
+			// reads, and most candidates of a lookup are dropped.
+			if c.ID != "" && c.ID == req.Record.ID && c.Entity == req.Record.Entity {
+				continue
+			}
+			if e.exceptions != nil && req.Record.ID != "" && e.exceptions.NotDuplicate(req.Record.Entity, req.Record.ID, c.Entity, c.ID) {
 				continue
 			}
 			m := Match{Rule: r.Name, Action: r.ActionFor(req.EntryPoint), Level: OutcomeWarn,

@@ -159,13 +159,21 @@ func appendNew(keys, ks []string) []string {
 
 // IndexEntry returns the keys under which rec is filed (as IndexKeys) and its form for the
 // rules that read its table as candidates (matcher.Record.Form), preparing it once per rule.
-func (s *Set) IndexEntry(rec matcher.Record) ([]string, string) {
+func (s *Set) IndexEntry(rec matcher.Record) ([]string, string) { return s.IndexEntryEach(rec, nil) }
+
+// IndexEntryEach is IndexEntry that also hands each rule's prepared values of rec to each
+// (when not nil): a caller about to check rec too reuses them (Request.Prepared).
+func (s *Set) IndexEntryEach(rec matcher.Record, each func(*Rule, *matcher.Prepared)) ([]string, string) {
 	var keys []string
 	var form []byte
 	for _, r := range s.byCand[rec.Entity] {
+		var p *matcher.Prepared
 		var ks []string
-		ks, form = r.Matcher.IndexEntry(rec, form)
+		p, ks, form = r.Matcher.IndexEntryPrepared(rec, form)
 		keys = appendNew(keys, ks)
+		if each != nil {
+			each(r, p)
+		}
 	}
 	return keys, string(form)
 }

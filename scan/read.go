@@ -48,7 +48,10 @@ type row struct {
 	id    string // id column value, "" without one
 	attrs map[string]string
 	form  string // the row's prepared values as filed (matcher.Record.Form), once keyed
-	err   string // why the row cannot be checked; "" for a good row
+	// The same values per rule, from filing the row, for its check (rules.Request.Prepared);
+	// dropped once it is checked.
+	prepared []rulePrepared
+	err      string // why the row cannot be checked; "" for a good row
 	// JSONL only: the line is a valid object (the report embeds it as JSON).
 	object bool
 }

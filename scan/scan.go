@@ -326,7 +326,8 @@ func Scan(ctx context.Context, cfg Config, in io.Reader, out Outputs) (Summary, 
 				b.entries = make([]index.Entry, len(b.rows))
 				for i, r := range b.rows {
 					if r.err == "" {
-						b.entries[i] = index.Prepare(fileRules, matcher.Record{Entity: cfg.Entity, ID: fileID(r.num), Attrs: r.attrs})
+						b.entries[i] = index.PrepareEach(fileRules, matcher.Record{Entity: cfg.Entity, ID: fileID(r.num), Attrs: r.attrs},
+							func(rule *rules.Rule, p *matcher.Prepared) { r.prepared = append(r.prepared, rulePrepared{rule, p}) })
 						// Its check decodes these values instead of preparing the row again.
 						r.form = b.entries[i].Record.Form
 					}
@@ -397,6 +398,12 @@ func newBatch(size int) *batch {
 	return &batch{rows: make([]*row, 0, size), keyed: make(chan struct{}), scored: make(chan struct{})}
 }
 
+// rulePrepared is a row's values prepared by one rule when the row was filed.
+type rulePrepared struct {
+	rule *rules.Rule
+	p    *matcher.Prepared
+}
+
 // check decides one row.
 func check(ctx context.Context, eng *rules.Engine, file *fileIndex, entity, entry string, deadline time.Duration, r *row) Result {
 	res := Result{Row: r.num, Line: r.line, ID: displayID(r), Matches: []Match{}}
@@ -411,11 +418,19 @@ func check(ctx context.Context, eng *rules.Engine, file *fileIndex, entity, entr
 		rctx, cancel = context.WithTimeout(rctx, deadline)
 		defer cancel()
 	}
-	d, err := eng.Evaluate(rctx, rules.Request{
-		Record:     rec,
-		Message:    "Create",
-		EntryPoint: entry,
-	})
+	req := rules.Request{Record: rec, Message: "Create", EntryPoint: entry}
+	if len(r.prepared) > 0 {
+		req.Prepared = func(rule *rules.Rule) *matcher.Prepared {
+			for _, rp := range r.prepared {
+				if rp.rule == rule {
+					return rp.p
+				}
+			}
+			return nil
+		}
+	}
+	d, err := eng.Evaluate(rctx, req)
+	r.prepared = nil // the row is checked: its prepared values are garbage now
 	if err != nil {
 		res.Decision, res.undecided = DecisionError, true
 		res.Error = fmt.Sprintf("line %d: not checked: %v", r.line, err)
