@@ -6,8 +6,10 @@ import (
 	"slices"
 	"sync"
 	"time"
+	"unsafe"
 
 	"github.com/dedupegate/dedupegate/index/hashtab"
+	"github.com/dedupegate/dedupegate/index/hugemem"
 	"github.com/dedupegate/dedupegate/matcher"
 	"github.com/dedupegate/dedupegate/rules"
 )
@@ -44,6 +46,7 @@ type Memory struct {
 	blocks [][]uint32     // record slots of blocks of two or more, ascending: a limited lookup takes a prefix
 	freeB  []uint32       // unused entries of blocks
 	slots  []memRecord    // record slots; a deleted record's slot is reused
+	data   recordData     // the records' ids, attributes and forms
 	free   []uint32
 	byRef  map[string]uint32 // "entity/id" → slot
 
@@ -53,13 +56,86 @@ type Memory struct {
 	now    func() time.Time
 }
 
-// memRecord is one record slot.
+// memRecord is one record slot. Its id, attributes and form are strings over recordData's
+// buffers, side by side.
 type memRecord struct {
 	entity, id string
 	attrs      string   // the attributes, encoded (PackAttrs)
 	form       string   // matcher.Record.Form
 	keys       []uint64 // hashes of the keys it is filed under
 	live       bool
+}
+
+// recordData holds the records' strings in large buffers advised for huge pages (hugemem):
+// a lookup's candidates are read at random across a million records, and each would
+// otherwise cost an address-translation miss as well as a cache miss. A record replaced or
+// deleted leaves its bytes behind; when those are most of the buffers, the live records are
+// copied to new ones (strings handed out before keep the old buffers alive: the collector
+// frees them once nothing points into them).
+type recordData struct {
+	bufs    [][]byte // the last one is being filled
+	live    int      // bytes of live records
+	garbage int      // bytes of replaced and deleted records
+	// compactAt is the least garbage worth a compaction (recordBuf when zero; tests set it).
+	compactAt int
+}
+
+// recordBuf is the largest buffer of record strings.
+const recordBuf = 32 << 20
+
+// put copies the strings into the buffers, side by side, and returns them as one string.
+func (d *recordData) put(parts ...string) string {
+	n := 0
+	for _, p := range parts {
+		n += len(p)
+	}
+	if n == 0 {
+		return ""
+	}
+	if len(d.bufs) == 0 || cap(d.bufs[len(d.bufs)-1])-len(d.bufs[len(d.bufs)-1]) < n {
+		size := 64 << 10 // a small index stays small; buffers double up to recordBuf
+		if len(d.bufs) > 0 {
+			size = min(2*cap(d.bufs[len(d.bufs)-1]), recordBuf)
+		}
+		d.bufs = append(d.bufs, hugemem.Bytes(max(size, n)))
+	}
+	b := &d.bufs[len(d.bufs)-1]
+	start := len(*b)
+	for _, p := range parts {
+		*b = append(*b, p...)
+	}
+	d.live += n
+	return unsafe.String(&(*b)[start], n)
+}
+
+// setRecord fills a slot, its strings copied into the buffers.
+func (m *Memory) setRecord(slot uint32, entity, id, attrs, form string, keys []uint64) {
+	all := m.data.put(id, attrs, form)
+	m.slots[slot] = memRecord{entity: entity, id: all[:len(id)], attrs: all[len(id) : len(id)+len(attrs)],
+		form: all[len(id)+len(attrs):], keys: keys, live: true}
+}
+
+// dropData counts a slot's strings as garbage (the slot is being emptied or refilled), and
+// compacts the buffers when garbage is most of them.
+func (m *Memory) dropData(slot uint32) {
+	r := &m.slots[slot]
+	n := len(r.id) + len(r.attrs) + len(r.form)
+	m.data.live -= n
+	m.data.garbage += n
+	at := m.data.compactAt
+	if at == 0 {
+		at = recordBuf
+	}
+	if m.data.garbage < at || m.data.garbage < m.data.live {
+		return
+	}
+	// The old buffers are freed by the collector once no string points into them.
+	m.data = recordData{compactAt: m.data.compactAt}
+	for i := range m.slots {
+		if r := &m.slots[i]; r.live && uint32(i) != slot {
+			m.setRecord(uint32(i), r.entity, r.id, r.attrs, r.form, r.keys)
+		}
+	}
 }
 
 // record returns the slot's record, its attributes packed (matcher.Record.Packed): no map
@@ -327,11 +403,18 @@ func (m *Memory) upsertLocked(rec matcher.Record, keys []string) {
 	slot, ok := m.byRef[r]
 	if ok {
 		m.unfileKeys(slot)
+		m.dropData(slot)
 	} else {
 		if n := len(m.free); n > 0 {
 			slot, m.free = m.free[n-1], m.free[:n-1]
 		} else {
 			slot = uint32(len(m.slots))
+			if len(m.slots) == cap(m.slots) {
+				// Grown by hand: a large slot array is advised for huge pages too.
+				grown := hugemem.Slice[memRecord](max(1024, 2*cap(m.slots)))
+				copy(grown, m.slots)
+				m.slots = grown[:len(m.slots)]
+			}
 			m.slots = append(m.slots, memRecord{})
 		}
 		m.byRef[r] = slot
@@ -355,7 +438,7 @@ func (m *Memory) upsertLocked(rec matcher.Record, keys []string) {
 			filed = append(filed, h)
 		}
 	}
-	m.slots[slot] = memRecord{entity: rec.Entity, id: rec.ID, attrs: matcher.PackAttrs(rec.Unpacked().Attrs), form: rec.Form, keys: filed, live: true}
+	m.setRecord(slot, rec.Entity, rec.ID, matcher.PackAttrs(rec.Unpacked().Attrs), rec.Form, filed)
 }
 
 // Delete implements Writer.
@@ -375,6 +458,7 @@ func (m *Memory) unfile(r string) {
 		return
 	}
 	m.unfileKeys(slot)
+	m.dropData(slot)
 	m.slots[slot] = memRecord{}
 	m.free = append(m.free, slot)
 	delete(m.byRef, r)

@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
+	"unsafe"
 
 	"github.com/dedupegate/dedupegate/matcher"
 	"github.com/dedupegate/dedupegate/rules"
@@ -86,4 +88,94 @@ func TestMemoryBlockChurn(t *testing.T) {
 	if len(m.blocks) > 4 || len(m.freeB) != len(m.blocks) {
 		t.Fatalf("blocks: %d made, %d free: they should be reused", len(m.blocks), len(m.freeB))
 	}
+}
+
+// TestMemoryRecordDataCompaction replaces and deletes records until their strings' garbage
+// is compacted away several times, and checks every record's id, attributes and form after
+// each step, and that strings handed out before a compaction keep their values.
+func TestMemoryRecordDataCompaction(t *testing.T) {
+	ctx := context.Background()
+	m := NewMemory()
+	m.data.compactAt = 4 << 10
+	want := map[string]matcher.Record{}
+	put := func(id string, version int) {
+		t.Helper()
+		rec := matcher.Record{Entity: "contact", ID: id,
+			Attrs: map[string]string{"lastname": fmt.Sprintf("%s-v%d", id, version), "firstname": strings.Repeat("x", version%7)},
+			Form:  fmt.Sprintf("form of %s v%d", id, version)}
+		if err := m.Upsert(ctx, rec, []string{"k|" + id, "all"}); err != nil {
+			t.Fatal(err)
+		}
+		want[id] = rec
+	}
+	check := func(step string) {
+		t.Helper()
+		res, err := m.Lookup(ctx, rules.Lookup{Keys: []string{"all"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(res.Records) != len(want) {
+			t.Fatalf("%s: %d records, want %d", step, len(res.Records), len(want))
+		}
+		for _, r := range res.Records {
+			w, ok := want[r.ID]
+			last, _ := r.Attr("lastname")
+			if !ok || r.Form != w.Form || last != w.Attrs["lastname"] {
+				t.Fatalf("%s: record %q form %q lastname %q, want %+v", step, r.ID, r.Form, last, w)
+			}
+		}
+	}
+	var early []matcher.Record // handed out before the compactions
+	compactions, lastGarbage := 0, 0
+	for round := range 40 {
+		for i := range 30 {
+			put(fmt.Sprintf("r%02d", i), round)
+		}
+		if round == 0 {
+			res, _ := m.Lookup(ctx, rules.Lookup{Keys: []string{"all"}})
+			early = res.Records
+		}
+		for i := 0; i < 30; i += 7 {
+			id := fmt.Sprintf("r%02d", i)
+			if err := m.Delete(ctx, "contact", id); err != nil {
+				t.Fatal(err)
+			}
+			delete(want, id)
+		}
+		bufs := len(m.data.bufs)
+		check(fmt.Sprintf("round %d", round))
+		if m.data.garbage < lastGarbage {
+			compactions++
+			// Every live record's strings are in the new buffers: the old ones can be freed.
+			for i := range m.slots {
+				if r := &m.slots[i]; r.live && !inBufs(m.data.bufs, r.form) {
+					t.Fatalf("round %d: record %q still points into a compacted buffer", round, r.id)
+				}
+			}
+		}
+		lastGarbage = m.data.garbage
+		if bufs > 8 {
+			t.Fatalf("round %d: %d buffers: garbage is not being compacted", round, bufs)
+		}
+	}
+	if compactions == 0 {
+		t.Fatal("no compaction happened")
+	}
+	for _, r := range early {
+		if !strings.HasPrefix(r.Form, "form of "+r.ID+" v0") {
+			t.Fatalf("a record handed out before the compactions changed: %q %q", r.ID, r.Form)
+		}
+	}
+}
+
+// inBufs reports whether s's bytes lie in one of bufs.
+func inBufs(bufs [][]byte, s string) bool {
+	p := uintptr(unsafe.Pointer(unsafe.StringData(s)))
+	for _, b := range bufs {
+		lo := uintptr(unsafe.Pointer(unsafe.SliceData(b)))
+		if p >= lo && p+uintptr(len(s)) <= lo+uintptr(cap(b)) {
+			return true
+		}
+	}
+	return false
 }

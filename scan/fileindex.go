@@ -13,6 +13,7 @@ import (
 
 	"github.com/dedupegate/dedupegate/index"
 	"github.com/dedupegate/dedupegate/index/hashtab"
+	"github.com/dedupegate/dedupegate/index/hugemem"
 	"github.com/dedupegate/dedupegate/matcher"
 	"github.com/dedupegate/dedupegate/rules"
 )
@@ -57,8 +58,8 @@ const oneRow = 1 << 63
 
 const (
 	fileChunk = 4096
-	// bytesChunk is the size of a buffer of row strings (a longer row gets one of its own).
-	bytesChunk = 1 << 20
+	// bytesChunk is the largest buffer of row strings (a longer row gets one of its own).
+	bytesChunk = 32 << 20
 )
 
 // fileRec is one filed row: where its strings are in bytes, one after the other: its id as
@@ -85,7 +86,13 @@ func (f *fileIndex) put(ss ...string) (buf, off uint32) {
 		n += len(s)
 	}
 	if len(f.bytes) == 0 || cap(f.bytes[len(f.bytes)-1])-len(f.bytes[len(f.bytes)-1]) < n {
-		f.bytes = append(f.bytes, make([]byte, 0, max(bytesChunk, n)))
+		// Buffers double from 64 KiB to bytesChunk, advised for huge pages (hugemem): a
+		// check reads earlier rows at random.
+		size := 64 << 10
+		if len(f.bytes) > 0 {
+			size = min(2*cap(f.bytes[len(f.bytes)-1]), bytesChunk)
+		}
+		f.bytes = append(f.bytes, hugemem.Bytes(max(size, n)))
 	}
 	i := len(f.bytes) - 1
 	off = uint32(len(f.bytes[i]))
