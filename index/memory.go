@@ -201,7 +201,7 @@ func (m *Memory) setBlock(h uint64, slots []uint32) {
 			m.blocks[i] = slots
 		} else {
 			i = uint32(len(m.blocks))
-			m.blocks = append(m.blocks, slots)
+			m.blocks = hugemem.Append(m.blocks, slots)
 		}
 		m.keys.Put(h, uint64(i))
 	}
@@ -409,13 +409,7 @@ func (m *Memory) upsertLocked(rec matcher.Record, keys []string) {
 			slot, m.free = m.free[n-1], m.free[:n-1]
 		} else {
 			slot = uint32(len(m.slots))
-			if len(m.slots) == cap(m.slots) {
-				// Grown by hand: a large slot array is advised for huge pages too.
-				grown := hugemem.Slice[memRecord](max(1024, 2*cap(m.slots)))
-				copy(grown, m.slots)
-				m.slots = grown[:len(m.slots)]
-			}
-			m.slots = append(m.slots, memRecord{})
+			m.slots = hugemem.Append(m.slots, memRecord{})
 		}
 		m.byRef[r] = slot
 	}

@@ -132,7 +132,7 @@ func (f *fileIndex) add(rows []*row, entries []index.Entry) {
 			case v&oneRow != 0:
 				if int32(v) != int32(r.num) {
 					f.keys.Put(h, uint64(len(f.lists)))
-					f.lists = append(f.lists, []int32{int32(v), int32(r.num)})
+					f.lists = hugemem.Append(f.lists, []int32{int32(v), int32(r.num)})
 				}
 			default:
 				if rows := f.lists[v]; rows[len(rows)-1] != int32(r.num) {
@@ -181,7 +181,10 @@ func (f *fileIndex) blocks(dst [][]int32, single []int32, q rules.Lookup, limit 
 			if read := q.ReadFor(k); read > 0 && len(rows) > read {
 				rows = rows[:read] // a common key of a long file: no search through all of it
 			}
-			n := sort.Search(len(rows), func(i int) bool { return int(rows[i]) >= limit })
+			n := len(rows)
+			if n > 0 && int(rows[n-1]) >= limit { // rows filed ahead of the checked one
+				n = sort.Search(n, func(i int) bool { return int(rows[i]) >= limit })
+			}
 			dst = append(dst, rows[:n:n])
 		}
 	}

@@ -46,3 +46,14 @@ func aligned(p unsafe.Pointer, n uintptr) (uintptr, uintptr) {
 	}
 	return start, end - start
 }
+
+// Append is append(s, v) for a slice that grows large: when s is full it moves to a slice of
+// twice the capacity (at least 1024) from Slice, advised for huge pages.
+func Append[T any](s []T, v T) []T {
+	if len(s) == cap(s) {
+		grown := Slice[T](max(1024, 2*cap(s)))
+		copy(grown, s)
+		s = grown[:len(s)]
+	}
+	return append(s, v)
+}

@@ -85,3 +85,18 @@ func vmaRange(line string) (uintptr, uintptr, bool) {
 	}
 	return uintptr(lo), uintptr(hi), true
 }
+
+func TestAppend(t *testing.T) {
+	var s []int
+	for i := range 5000 {
+		s = Append(s, i)
+	}
+	if len(s) != 5000 || cap(s) != 8192 {
+		t.Fatalf("len %d cap %d, want 5000 and 8192 (1024 doubled)", len(s), cap(s))
+	}
+	for i, v := range s {
+		if v != i {
+			t.Fatalf("s[%d] = %d", i, v)
+		}
+	}
+}
