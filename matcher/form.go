@@ -183,9 +183,24 @@ func (r *Rule) section(form string) (string, bool) {
 // CandidateScratch is reusable storage for candidates decoded from their forms: one per
 // goroutine, reused from candidate to candidate.
 type CandidateScratch struct {
-	p      Prepared
-	toks   []string
-	groups []int32
+	p       Prepared
+	toks    []string
+	groups  []int32
+	touched byte // see Prefetch
+}
+
+// Prefetch reads the first byte of each record's form, in a loop of independent loads: the
+// processor fetches them all at once, where decoding the candidates one after another would
+// wait for each in turn (an in-process index's forms are spread over gigabytes). Call it with
+// a lookup's candidates before preparing them one by one.
+func (s *CandidateScratch) Prefetch(recs []Record) {
+	var t byte
+	for i := range recs {
+		if f := recs[i].Form; f != "" {
+			t ^= f[0]
+		}
+	}
+	s.touched = t // kept, so that the loads are not optimised away
 }
 
 // PrepareCandidateWith is PrepareCandidate for a record that may carry a form: when rec.Form

@@ -441,6 +441,7 @@ func (e *Engine) Evaluate(ctx context.Context, req Request) (Decision, error) {
 	if len(res.Records) > e.cfg.MaxCandidates {
 		res.Records = res.Records[:e.cfg.MaxCandidates]
 	}
+	scratch.Prefetch(res.Records)
 	for i, r := range active {
 		for _, c := range res.Records {
 			if c.Entity != r.CandidateEntity {
