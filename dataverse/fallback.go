@@ -139,20 +139,7 @@ func (f *Fallback) query(ctx context.Context, table string, rs []*rules.Rule, re
 		}
 	}
 	if attrs == nil {
-		seen := map[string]bool{}
-		for _, r := range rs {
-			for _, fs := range r.Matcher.Spec().Fields {
-				a := fs.CandidateAttr
-				if a == "" {
-					a = fs.Attr
-				}
-				if !seen[a] {
-					seen[a] = true
-					attrs = append(attrs, a)
-				}
-			}
-		}
-		sort.Strings(attrs)
+		attrs = rules.CandidateAttrs(rs)
 	}
 	sel, err := f.Client.SelectNames(ctx, table, append([]string{t.PrimaryID}, attrs...))
 	if err != nil {

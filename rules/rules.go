@@ -90,17 +90,11 @@ func NewSet(rs []*Rule) *Set {
 		s.matchers[r.CandidateEntity] = append(s.matchers[r.CandidateEntity], r.Matcher)
 	}
 	for entity, rs := range s.byCand {
+		s.indexed[entity] = CandidateAttrs(rs)
 		seen := map[string]bool{}
-		for _, r := range rs {
-			for _, f := range r.Matcher.Spec().Fields {
-				a := f.CandidateAttr
-				if a == "" {
-					a = f.Attr
-				}
-				seen[a] = true
-			}
+		for _, a := range s.indexed[entity] {
+			seen[a] = true
 		}
-		s.indexed[entity] = sortedKeys(seen)
 		for _, r := range rs {
 			if c := r.Matcher.Spec().CountryAttr; c != "" {
 				seen[c] = true
@@ -118,6 +112,21 @@ func NewSet(rs []*Rule) *Set {
 		s.watched[entity] = sortedKeys(seen)
 	}
 	return s
+}
+
+// CandidateAttrs returns the attributes rules read of a candidate, sorted.
+func CandidateAttrs(rs []*Rule) []string {
+	seen := map[string]bool{}
+	for _, r := range rs {
+		for _, f := range r.Matcher.Spec().Fields {
+			a := f.CandidateAttr
+			if a == "" {
+				a = f.Attr
+			}
+			seen[a] = true
+		}
+	}
+	return sortedKeys(seen)
 }
 
 // Rules returns every rule.
