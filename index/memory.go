@@ -282,7 +282,7 @@ func (m *Memory) Lookup(ctx context.Context, q rules.Lookup) (rules.LookupResult
 	for i, k := range q.Keys {
 		slots := m.blockOf(refs[i], &one)
 		if q.Skip(k, len(slots)) {
-			if !slices.Contains(out.Skipped, k) {
+			if q.Elsewhere != nil && !slices.Contains(out.Skipped, k) {
 				out.Skipped = append(out.Skipped, k)
 			}
 			continue

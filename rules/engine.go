@@ -124,7 +124,7 @@ type Lookup struct {
 // Skip reports whether the index skips key, filed for size records: the key has a MaxBlock
 // and size, with the key's Elsewhere, exceeds it. An index learns whether a block exceeds m
 // by reading at most m+1 of its records (ReadFor). An index reports the keys it skips in
-// LookupResult.Skipped.
+// LookupResult.Skipped when Elsewhere is not nil.
 func (q Lookup) Skip(key string, size int) bool {
 	m := q.MaxBlock[key]
 	if m <= 0 {
@@ -154,7 +154,8 @@ type LookupResult struct {
 	// Conflicts are the Reserve keys held by another holder.
 	Conflicts []string
 	// Skipped are the keys of the lookup skipped as over their MaxBlock (Lookup.Skip), each
-	// once: a caller that also holds records under them (Lookup.Elsewhere) skips them too.
+	// once, reported when the lookup's Elsewhere is not nil: a caller that also holds records
+	// under them skips them too.
 	Skipped []string
 }
 

@@ -280,17 +280,22 @@ func testBigBlocks(t *testing.T, x Index, opts Options) {
 		// A big block is skipped when it is over its MaxBlock by one record, read when at it.
 		size := len(ids)
 		over := lookup(t, x, rules.Lookup{Keys: []string{k}, MaxBlock: map[string]int{k: size - 1}})
+		if len(over.Records) != 0 || len(over.Skipped) != 0 {
+			t.Fatalf("%s (%d records) with max block %d: got %d records, skipped %q; want none, and no report without Elsewhere", k, size, size-1, len(over.Records), over.Skipped)
+		}
+		// A caller counting blocks with records of its own (Elsewhere, even empty) is told.
+		over = lookup(t, x, rules.Lookup{Keys: []string{k}, MaxBlock: map[string]int{k: size - 1}, Elsewhere: map[string]int{}})
 		if len(over.Records) != 0 || !slices.Equal(over.Skipped, []string{k}) {
 			t.Fatalf("%s (%d records) with max block %d: got %d records, skipped %q; want none, skipped", k, size, size-1, len(over.Records), over.Skipped)
 		}
 		// Twice: the first read may teach the index that the key is big.
 		for range 2 {
-			res := lookup(t, x, rules.Lookup{Keys: []string{k}, MaxBlock: map[string]int{k: 12}})
+			res := lookup(t, x, rules.Lookup{Keys: []string{k}, MaxBlock: map[string]int{k: 12}, Elsewhere: map[string]int{}})
 			if len(res.Records) != 0 || !slices.Equal(res.Skipped, []string{k}) {
 				t.Fatalf("%s (%d records) with max block 12: got %d records, skipped %q; want none, skipped", k, size, len(res.Records), res.Skipped)
 			}
 		}
-		at := lookup(t, x, rules.Lookup{Keys: []string{k}, MaxBlock: map[string]int{k: size}})
+		at := lookup(t, x, rules.Lookup{Keys: []string{k}, MaxBlock: map[string]int{k: size}, Elsewhere: map[string]int{}})
 		if !opts.KeyCollisions || len(at.Records) > 0 {
 			wantRefs(t, k+" at its max block", at.Records, ids...)
 			if len(at.Skipped) != 0 {

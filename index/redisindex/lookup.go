@@ -68,7 +68,17 @@ func (x *Index) lookup(ctx context.Context, st *state, q rules.Lookup) (rules.Lo
 	// Round trip 1: every key's bucket range and list, and the reservations.
 	keys := dedupe(q.Keys)
 	kids := make([]uint64, len(keys))
-	skipped := make([]bool, len(keys)) // over their maximum: reported in out.Skipped
+	// Keys over their maximum, reported in out.Skipped to a caller that counts blocks with
+	// records of its own (q.Elsewhere); nil otherwise.
+	var skipped []bool
+	if q.Elsewhere != nil {
+		skipped = make([]bool, len(keys))
+	}
+	skip := func(i int) {
+		if skipped != nil {
+			skipped[i] = true
+		}
+	}
 	pipe := x.client.Pipeline()
 	epoch := pipe.HGet(ctx, x.metaKey(), "epoch")
 	ranges := make([]*redis.Cmd, len(keys))
@@ -79,7 +89,7 @@ func (x *Index) lookup(ctx context.Context, st *state, q rules.Lookup) (rules.Lo
 			if _, big := x.big.Load(kids[i]); big {
 				// Known to have a list (its marker, once written, stays for the life of the
 				// index), so over this maximum: skipped without a read, as its read would be.
-				skipped[i] = true
+				skip(i)
 				continue
 			}
 		}
@@ -177,7 +187,7 @@ func (x *Index) lookup(ctx context.Context, st *state, q rules.Lookup) (rules.Lo
 			}
 		} else if len(members) > 0 && isBigMarker(members[0]) {
 			x.markBig(kids[i]) // the next lookups skip it without a read
-			skipped[i] = true  // over its maximum (the marker sorts first in the key's range)
+			skip(i)            // over its maximum (the marker sorts first in the key's range)
 			continue
 		}
 		// A big key's first records may be in both places (see upsertChunk).
@@ -203,7 +213,8 @@ func (x *Index) lookup(ctx context.Context, st *state, q rules.Lookup) (rules.Lo
 		// key in the range (only when the two keys' 48-bit ids collide) can make a block look
 		// larger than it is; records sharing a slot, smaller (counted again below).
 		if q.Skip(keys[i], len(named[i])) {
-			named[i], skipped[i] = nil, true
+			named[i] = nil
+			skip(i)
 			continue
 		}
 		for _, rid := range named[i] {
@@ -260,11 +271,11 @@ func (x *Index) lookup(ctx context.Context, st *state, q rules.Lookup) (rules.Lo
 				}
 			}
 		}
-		if skipped[i] {
+		if skipped != nil && skipped[i] {
 			continue
 		}
 		if q.Skip(keys[i], len(own)) {
-			skipped[i] = true
+			skip(i)
 			continue // records sharing a slot: the block is over its maximum after all
 		}
 		if limit := q.PerKeyLimit; limit > 0 && len(own) > limit {
@@ -290,7 +301,7 @@ func (x *Index) lookup(ctx context.Context, st *state, q rules.Lookup) (rules.Lo
 	return out, nil
 }
 
-// skippedKeys returns the keys marked skipped (nil for none).
+// skippedKeys returns the keys marked skipped (nil for none, or no marks).
 func skippedKeys(keys []string, skipped []bool) []string {
 	var out []string
 	for i, s := range skipped {
