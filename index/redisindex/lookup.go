@@ -85,8 +85,11 @@ func (x *Index) lookup(ctx context.Context, st *state, q rules.Lookup) (rules.Lo
 	lists := make([]*redis.StringSliceCmd, len(keys))
 	for i, k := range keys {
 		kids[i] = keyID(k)
+	}
+	knownBig := x.big.known(kids) // one read lock for the lookup's keys
+	for i, k := range keys {
 		if m := q.MaxBlock[k]; m > 0 && m < bigAt {
-			if _, big := x.big.Load(kids[i]); big {
+			if big := i < 64 && knownBig&(1<<i) != 0 || i >= 64 && x.big.has(kids[i]); big {
 				// Known to have a list (its marker, once written, stays for the life of the
 				// index), so over this maximum: skipped without a read, as its read would be.
 				skip(i)

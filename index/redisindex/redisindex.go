@@ -51,8 +51,7 @@ type Index struct {
 
 	stripes [256]sync.Mutex // serialise this instance's writes of one record slot
 
-	big      sync.Map // key id → struct{}: keys known to have a list
-	bigKnown atomic.Int64
+	big bigKeys // keys known to have a list
 
 	dangling atomic.Int64
 
@@ -203,8 +202,7 @@ func (x *Index) checkEpoch(st *state, got *redis.StringCmd) error {
 	if x.st.CompareAndSwap(st, nil) {
 		x.log.Warn("index metadata changed under this instance (Redis data lost or flushed?): reloading; run dedupegate sync --full to refill the index",
 			zap.String("prefix", x.prefix))
-		x.big.Clear()
-		x.bigKnown.Store(0)
+		x.big.clear()
 	}
 	return errStale
 }

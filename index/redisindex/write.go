@@ -167,7 +167,7 @@ func (x *Index) upsertChunk(ctx context.Context, st *state, batch []index.Entry)
 	// 2: how many records the added keys have already, unless known to be big.
 	check := x.client.Pipeline()
 	for _, k := range addOrder {
-		if _, big := x.big.Load(k); big {
+		if x.big.has(k) {
 			continue
 		}
 		a := adds[k]
@@ -253,15 +253,7 @@ func (x *Index) upsertChunk(ctx context.Context, st *state, batch []index.Entry)
 
 // markBig remembers that a key has a list, sparing the count before the next add (a hint
 // only: readers always read both places). The memory is bounded.
-func (x *Index) markBig(kid uint64) {
-	if x.bigKnown.Load() < maxBigKnown {
-		if _, loaded := x.big.LoadOrStore(kid, struct{}{}); !loaded {
-			x.bigKnown.Add(1)
-		}
-	}
-}
-
-const maxBigKnown = 1 << 20
+func (x *Index) markBig(kid uint64) { x.big.add(kid) }
 
 // slotEntries decodes a slot read; an unreadable slot is dropped (its records are refiled by
 // the next sync) rather than blocking every write to it.
