@@ -148,6 +148,13 @@ func (v *value) blank() bool { return v.norm == "" }
 
 // compare returns the similarity of a and b (both non-blank) and how they compared.
 func (f *field) compare(lex *Lexicon, a, b *value) (float64, note) {
+	return f.compareAbove(lex, a, b, 0)
+}
+
+// compareAbove is compare for a caller that needs only similarities of min or more: when the
+// similarity is below min, a comparator that can tell early returns a lower one (0,
+// different) without computing it. At or above min the result is compare's.
+func (f *field) compareAbove(lex *Lexicon, a, b *value, min float64) (float64, note) {
 	switch f.kind {
 	case kExact:
 		if a.norm == b.norm {
@@ -189,7 +196,7 @@ func (f *field) compare(lex *Lexicon, a, b *value) (float64, note) {
 		s, n := personNameSim(lex, a, b)
 		return s, f.fix(s, n)
 	case kEmail:
-		s, n := emailSim(a, b)
+		s, n := emailSimAbove(a, b, min)
 		return s, f.fix(s, n)
 	case kPhone:
 		s, n := phoneSim(a, b)
@@ -198,7 +205,7 @@ func (f *field) compare(lex *Lexicon, a, b *value) (float64, note) {
 		s, n := companySim(a, b)
 		return s, f.fix(s, n)
 	case kAddress:
-		s, n := addressSim(a, b)
+		s, n := addressSimAbove(a, b, min)
 		return s, f.fix(s, n)
 	case kDate:
 		s, n := dateSim(a, b)
@@ -390,14 +397,23 @@ func personNameSim(lex *Lexicon, a, b *value) (float64, note) {
 	return s, worst
 }
 
-func emailSim(a, b *value) (float64, note) {
+func emailSim(a, b *value) (float64, note) { return emailSimAbove(a, b, 0) }
+
+// emailSimAbove is emailSim for a caller that needs min or more (field.compareAbove): the
+// edit distance is bounded by min where it is tighter than the comparator's own 0.7.
+func emailSimAbove(a, b *value, min float64) (float64, note) {
 	if a.norm == b.norm {
 		return 1, equalNote(a, b)
 	}
 	la, da, _ := strings.Cut(a.norm, "@")
 	lb, db, _ := strings.Cut(b.norm, "@")
-	s := damerauSimilarityAbove(a.norm, b.norm, 0.7)
-	if la == lb && len(la) >= 4 && da != db && s < 0.85 {
+	mailbox := la == lb && len(la) >= 4 && da != db
+	floor := 0.7
+	if min > floor && (!mailbox || min > 0.85) {
+		floor = min // below it, the similarity (and the mailbox's 0.85) is of no use
+	}
+	s := damerauSimilarityAbove(a.norm, b.norm, floor)
+	if mailbox && s < 0.85 {
 		return 0.85, noteSameMailbox
 	}
 	return s, noteSimilar
@@ -507,9 +523,31 @@ func tokenSetSim(x, y []string) (float64, note) {
 	return s, noteSimilar
 }
 
-func addressSim(a, b *value) (float64, note) {
+func addressSim(a, b *value) (float64, note) { return addressSimAbove(a, b, 0) }
+
+// addressSimAbove is addressSim for a caller that needs min or more (field.compareAbove):
+// the house-number and unit factors bound the similarity before the streets are compared.
+func addressSimAbove(a, b *value, min float64) (float64, note) {
 	if a.norm == b.norm {
 		return 1, equalNote(a, b)
+	}
+	if min > 0 {
+		bound := 1.0 // the most the factors below leave of a street similarity of 1
+		switch {
+		case a.num != "" && b.num != "" && a.num != b.num:
+			bound = 0.55
+			if withinOneEdit(a.num, b.num) {
+				bound = 0.75
+			}
+		case (a.num == "") != (b.num == ""):
+			bound = 0.88
+		}
+		if a.unit != "" && b.unit != "" && a.unit != b.unit {
+			bound *= 0.75
+		}
+		if bound < min {
+			return 0, noteDifferent
+		}
 	}
 	street := 0.0
 	switch {

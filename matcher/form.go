@@ -18,8 +18,10 @@ import (
 //
 // Layout: sections of uvarint(rule id) ‖ uvarint(body length) ‖ body ‖ CRC-32C of the body (4
 // bytes, so that a damaged form is ignored rather than decoded into values no preparation
-// could produce); a body is one value per field of the rule: uvarint flags (0 for a zero
-// value; the vf constants say which parts follow and which repeat another), then raw, norm,
+// could produce); a body is uvarint(mask of the fields with a value), then those values in
+// the order ScoreAbove compares fields (Rule.order), so that a candidate is decoded as far as
+// it is compared and no further: each value is uvarint flags (the vf constants say which parts
+// follow and which repeat another), then raw, norm,
 // alt, the tokens (count, then each), ph1, ph2, the nickname groups (count, then each), num,
 // unit (strings as uvarint length ‖ bytes), days and the three parts of ymd (uvarints), each
 // only when the flags do not say it is empty or equal to an earlier part.
@@ -55,9 +57,17 @@ func (r *Rule) Symmetric() bool { return r.symmetric }
 
 func (r *Rule) appendForm(dst []byte, p *Prepared) []byte {
 	r.complete(p)
-	var body []byte
+	var mask uint64
 	for i := range p.vals {
-		body = appendValue(body, &p.vals[i])
+		if !p.vals[i].zero() {
+			mask |= 1 << i
+		}
+	}
+	body := binary.AppendUvarint(nil, mask)
+	for _, i := range r.order {
+		if mask&(1<<i) != 0 {
+			body = appendValue(body, &p.vals[i])
+		}
 	}
 	dst = binary.AppendUvarint(dst, r.id)
 	dst = binary.AppendUvarint(dst, uint64(len(body)))
@@ -82,8 +92,11 @@ const (
 	vfPlaceholder             // ph
 )
 
+// zero reports a value a form does not hold (its field is not in the section's mask).
+func (v *value) zero() bool { return v.raw == "" && v.norm == "" && !v.ph }
+
 func appendValue(b []byte, v *value) []byte {
-	if v.raw == "" && v.norm == "" && !v.ph {
+	if v.zero() {
 		return append(b, 0)
 	}
 	f := uint64(vfPresent)
@@ -196,8 +209,12 @@ type CandidateScratch struct {
 func (s *CandidateScratch) Prefetch(recs []Record) {
 	var t byte
 	for i := range recs {
-		if f := recs[i].Form; f != "" {
-			t ^= f[0]
+		f := recs[i].Form
+		for j := 0; j < len(f); j += 64 {
+			t ^= f[j]
+		}
+		if f != "" {
+			t ^= f[len(f)-1]
 		}
 	}
 	s.touched = t // kept, so that the loads are not optimised away
@@ -218,10 +235,8 @@ func (r *Rule) PrepareCandidateWith(s *CandidateScratch, rec Record) *Prepared {
 		return r.PrepareCandidate(rec)
 	}
 	if rec.Form != "" {
-		if body, ok := r.section(rec.Form); ok {
-			if err := r.decodeInto(s, rec, body); err == nil {
-				return &s.p
-			}
+		if body, ok := r.section(rec.Form); ok && r.decodeLazy(s, rec, body) {
+			return &s.p
 		}
 	}
 	if r.cache != nil && rec.ID != "" && r.cache.again(rec) {
@@ -248,90 +263,157 @@ func (r *Rule) PrepareChecked(rec Record) *Prepared {
 	return r.Prepare(rec)
 }
 
+// decodeInto decodes a whole section body into s.p.
 func (r *Rule) decodeInto(s *CandidateScratch, rec Record, body string) error {
+	if !r.decodeLazy(s, rec, body) {
+		return errForm
+	}
+	r.complete(&s.p)
+	if s.p.formBad {
+		return errForm
+	}
+	return nil
+}
+
+// decodeLazy sets s.p up as rec's candidate decoded from a section body as far as its
+// values are read (ensure): the fields of the body's mask are pending, and decoding one
+// decodes those before it in the body too. It reports false for a mask no form of the rule
+// has.
+func (r *Rule) decodeLazy(s *CandidateScratch, rec Record, body string) bool {
 	n := len(r.fields)
+	d := formDecoder{s: body}
+	mask := d.uint()
+	if d.bad || mask >= 1<<n {
+		return false
+	}
 	if cap(s.p.vals) < n {
 		s.p.vals = make([]value, n)
 	}
 	s.p.vals = s.p.vals[:n]
+	clear(s.p.vals)
 	s.p.Record = rec
 	s.p.keys, s.p.keysOf = nil, 0
+	s.p.pending, s.p.region, s.p.regionOK = uint32(mask), "", false
+	s.p.form, s.p.formAt, s.p.formBad, s.p.scratch = d.s, 0, false, s
 	// The previous candidate's tokens and groups may still be referenced by nobody: reuse.
 	s.toks, s.groups = s.toks[:0], s.groups[:0]
-	d := formDecoder{s: body}
-	for i := range n {
-		v := &s.p.vals[i]
-		*v = value{}
-		f := d.uint()
-		if f == 0 {
-			continue
+	return true
+}
+
+// decodeNext decodes p's pending fields in body order up to and including field want. A value
+// that does not decode (a form no AppendForm wrote, which its checksum makes all but
+// impossible) leaves that field and those after it to be prepared from the record's
+// attributes, as a candidate without a form is.
+func (r *Rule) decodeNext(p *Prepared, want int) {
+	s := p.scratch
+	d := formDecoder{s: p.form}
+	for p.formAt < len(r.order) {
+		i := r.order[p.formAt]
+		p.formAt++
+		if p.pending&(1<<i) == 0 {
+			continue // no value in the form
 		}
-		if f&vfPresent == 0 || f >= vfPlaceholder<<1 {
-			return errForm
+		if !decodeValue(&d, s, &p.vals[i]) {
+			p.vals[i] = value{}
+			r.formFallback(p)
+			return
 		}
-		v.raw = d.str()
-		v.norm = v.raw
-		if f&vfNormRaw == 0 {
-			v.norm = d.str()
-		}
-		switch {
-		case f&vfAltNone != 0:
-		case f&vfAltNorm != 0:
-			v.alt = v.norm
-		default:
-			v.alt = d.str()
-		}
-		switch {
-		case f&vfToksNone != 0:
-		case f&vfToksNorm != 0:
-			s.toks = append(s.toks, v.norm)
-			v.toks = s.toks[len(s.toks)-1 : len(s.toks) : len(s.toks)]
-		case f&vfToksAlt != 0:
-			s.toks = append(s.toks, v.alt)
-			v.toks = s.toks[len(s.toks)-1 : len(s.toks) : len(s.toks)]
-		default:
-			if nt := d.uint(); nt > uint64(len(d.s)) {
-				return errForm
-			} else if nt > 0 {
-				start := len(s.toks)
-				for range nt {
-					s.toks = append(s.toks, d.str())
-				}
-				v.toks = s.toks[start:len(s.toks):len(s.toks)]
-			}
-		}
-		v.ph1 = d.str()
-		v.ph2 = v.ph1
-		if f&vfPh2Same == 0 {
-			v.ph2 = d.str()
-		}
-		if f&vfNoGroups == 0 {
-			if ng := d.uint(); ng > uint64(len(d.s)) {
-				return errForm
-			} else if ng > 0 {
-				start := len(s.groups)
-				for range ng {
-					s.groups = append(s.groups, int32(uint32(d.uint())))
-				}
-				v.groups = s.groups[start:len(s.groups):len(s.groups)]
-			}
-		}
-		if f&vfNoNumbers == 0 {
-			v.num, v.unit = d.str(), d.str()
-			v.days = int32(uint32(d.uint()))
-			for j := range v.ymd {
-				v.ymd[j] = int16(uint16(d.uint()))
-			}
-		}
-		v.ph = f&vfPlaceholder != 0
-		if d.bad {
-			return errForm
+		p.pending &^= 1 << i
+		if i == want {
+			break
 		}
 	}
-	if d.bad || len(d.s) != 0 {
-		return errForm
+	p.form = d.s
+	if p.formAt == len(r.order) && len(d.s) != 0 {
+		r.formFallback(p) // bytes after the last value: not a form the rule wrote
 	}
-	return nil
+}
+
+// formFallback switches p from its form to its attributes for the fields not decoded yet.
+func (r *Rule) formFallback(p *Prepared) {
+	p.formBad, p.form, p.scratch = true, "", nil
+	n := len(r.fields)
+	if cap(p.raws) < n {
+		p.raws = make([]string, n)
+	}
+	p.raws = p.raws[:n]
+	clear(p.raws)
+	p.pending = 0
+	for k, i := range r.order {
+		if k < p.formAt && !p.vals[i].zero() {
+			continue // decoded
+		}
+		p.vals[i] = value{}
+		if raw, ok := p.Record.Attr(r.fields[i].candAttr); ok {
+			p.raws[i] = raw
+			p.pending |= 1 << i
+		}
+	}
+}
+
+// decodeValue decodes one value of a section body into v (tokens and groups into s's
+// buffers); false for bytes AppendForm does not write.
+func decodeValue(d *formDecoder, s *CandidateScratch, v *value) bool {
+	f := d.uint()
+	if f&vfPresent == 0 || f >= vfPlaceholder<<1 {
+		return false
+	}
+	v.raw = d.str()
+	v.norm = v.raw
+	if f&vfNormRaw == 0 {
+		v.norm = d.str()
+	}
+	switch {
+	case f&vfAltNone != 0:
+	case f&vfAltNorm != 0:
+		v.alt = v.norm
+	default:
+		v.alt = d.str()
+	}
+	switch {
+	case f&vfToksNone != 0:
+	case f&vfToksNorm != 0:
+		s.toks = append(s.toks, v.norm)
+		v.toks = s.toks[len(s.toks)-1 : len(s.toks) : len(s.toks)]
+	case f&vfToksAlt != 0:
+		s.toks = append(s.toks, v.alt)
+		v.toks = s.toks[len(s.toks)-1 : len(s.toks) : len(s.toks)]
+	default:
+		if nt := d.uint(); nt > uint64(len(d.s)) {
+			return false
+		} else if nt > 0 {
+			start := len(s.toks)
+			for range nt {
+				s.toks = append(s.toks, d.str())
+			}
+			v.toks = s.toks[start:len(s.toks):len(s.toks)]
+		}
+	}
+	v.ph1 = d.str()
+	v.ph2 = v.ph1
+	if f&vfPh2Same == 0 {
+		v.ph2 = d.str()
+	}
+	if f&vfNoGroups == 0 {
+		if ng := d.uint(); ng > uint64(len(d.s)) {
+			return false
+		} else if ng > 0 {
+			start := len(s.groups)
+			for range ng {
+				s.groups = append(s.groups, int32(uint32(d.uint())))
+			}
+			v.groups = s.groups[start:len(s.groups):len(s.groups)]
+		}
+	}
+	if f&vfNoNumbers == 0 {
+		v.num, v.unit = d.str(), d.str()
+		v.days = int32(uint32(d.uint()))
+		for j := range v.ymd {
+			v.ymd[j] = int16(uint16(d.uint()))
+		}
+	}
+	v.ph = f&vfPlaceholder != 0
+	return !d.bad
 }
 
 // formDecoder reads a section body; a read past its end sets bad and returns zero values.

@@ -328,6 +328,13 @@ type Prepared struct {
 	raws     []string
 	region   string
 	regionOK bool
+	// A candidate decoded from its form as far as it is read (decodeLazy): the body not
+	// decoded yet, the position in Rule.order reached, and the scratch holding its tokens
+	// and groups; formBad once the form failed and the rest comes from the attributes.
+	form    string
+	formAt  int
+	formBad bool
+	scratch *CandidateScratch
 	// The blocking keys, once BlockingKeys has computed them (keysOf: the rule's id).
 	keys   []string
 	keysOf uint64
@@ -348,6 +355,7 @@ func (r *Rule) prepareLazy(p *Prepared, rec Record) {
 	p.raws = p.raws[:n]
 	p.Record, p.pending, p.region, p.regionOK = rec, 0, "", false
 	p.keys, p.keysOf = nil, 0
+	p.form, p.formAt, p.formBad, p.scratch = "", 0, false, nil
 	clear(p.raws)
 	if rec.Attrs == nil && rec.Packed != "" {
 		// One pass over the packed attributes (in name order) against the fields in the order
@@ -386,6 +394,11 @@ func (r *Rule) prepareLazy(p *Prepared, rec Record) {
 func (r *Rule) ensure(p *Prepared, i int) {
 	if p.pending&(1<<i) == 0 {
 		return
+	}
+	if p.scratch != nil {
+		if r.decodeNext(p, i); p.pending&(1<<i) == 0 {
+			return
+		}
 	}
 	p.pending &^= 1 << i
 	if !p.regionOK && r.fields[i].kind == kPhone { // only phones read the region
@@ -517,6 +530,7 @@ func (r *Rule) score(a, b *Prepared, force bool, min float64) Result {
 		return Result{}
 	}
 	failed := false
+	var bounded uint32 // fields compared only as far as a minimum: similarity below it, not exact
 	if min > 0 && min < 1 && r.evidence && !force {
 		// Points the fields must bring for the score to reach min, and the most the fields
 		// not compared yet can still bring (a field's points never exceed its weight, a
@@ -549,10 +563,33 @@ func (r *Rule) score(a, b *Prepared, force bool, min float64) Result {
 				most -= f.weight
 				continue
 			}
-			sims[i], notes[i] = f.compare(r.lex, &a.vals[i], &b.vals[i])
+			name := i == r.first || i == r.last
+			prunable := !name && k >= r.cheap-1
+			min := 0.0
+			if !name && !f.spec.Required {
+				// Every similarity below the floor scores -penalty: the comparator may stop
+				// as soon as it knows the similarity is below it. (Names are exact: the
+				// swapped-name check reads them; a required field's minimum too.) A kept
+				// candidate's explanation compares such fields again, below.
+				min = f.floor
+			}
+			if prunable {
+				// The candidate is given up right after this field unless it brings req
+				// points: the least similarity that does (f.least) is a minimum too. A
+				// margin keeps rounding on the side of comparing.
+				req := need - got - most + f.weight
+				if req > f.weight+1e-9 {
+					return Result{}
+				}
+				min = max(min, f.least(req-1e-9))
+			}
+			sims[i], notes[i] = f.compareAbove(r.lex, &a.vals[i], &b.vals[i], min)
+			if sims[i] < min {
+				bounded |= 1 << i
+			}
 			got += f.points(sims[i])
 			most -= f.weight
-			if i == r.first || i == r.last || k < r.cheap-1 {
+			if !prunable {
 				continue // the names' points may still rise (swapped names); cheap ones in one go
 			}
 			if got+most < need {
@@ -607,6 +644,12 @@ func (r *Rule) score(a, b *Prepared, force bool, min float64) Result {
 	}
 	res := Result{Score: score}
 	if force || score >= r.spec.ExplainMin {
+		// The explanation shows similarities: compare exactly the fields compared only as
+		// far as a minimum (their points, -penalty, are the same).
+		for ; bounded != 0; bounded &= bounded - 1 {
+			i := bits.TrailingZeros32(bounded)
+			sims[i], notes[i] = r.fields[i].compare(r.lex, &a.vals[i], &b.vals[i])
+		}
 		r.explain(&res, a, b, sims[:n], notes[:n], present[:n], swapped)
 	}
 	return res
@@ -635,6 +678,20 @@ func (r *Rule) combine(sims []float64, present []bool) float64 {
 		}
 	}
 	return 1 / (1 + math.Exp2(-points))
+}
+
+// least is the least similarity that brings the field req points or more (points is
+// non-decreasing): 0 when any does (req at or below -penalty), else at least the floor.
+func (f *field) least(req float64) float64 {
+	switch {
+	case req <= -f.penalty:
+		return 0
+	case req <= 0:
+		return f.floor
+	case req >= f.weight:
+		return 1
+	}
+	return f.floor + req/f.weight*(1-f.floor)
 }
 
 // points is a field's evidence for similarity s: -penalty below the floor, then linear from 0

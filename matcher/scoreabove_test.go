@@ -73,7 +73,7 @@ func TestScoreAboveAgreesWithScore(t *testing.T) {
 	}
 	pairs := blockPairs(6000)
 	kept := 0
-	var scratch matcher.CandidateScratch
+	var scratch, scratch3 matcher.CandidateScratch
 	for _, rl := range set.Rules() {
 		r := rl.Matcher
 		for _, min := range []float64{0.5, rl.WarnThreshold, rl.BlockThreshold, 0.999} {
@@ -91,7 +91,16 @@ func TestScoreAboveAgreesWithScore(t *testing.T) {
 				packed.Attrs, packed.Packed = nil, matcher.PackAttrs(cand.Attrs)
 				var scratch2 matcher.CandidateScratch
 				lazyPacked := r.PrepareCandidateWith(&scratch2, packed)
-				for j, cb := range []*matcher.Prepared{b, lazy, lazyPacked} {
+				// And decoded from its form as far as it is compared, as the in-process
+				// index hands candidates out (its scratch reused from candidates without one).
+				_, form := r.IndexEntry(cand, nil)
+				formed := packed
+				formed.Form = string(form)
+				if k%2 == 0 {
+					r.Explain(a, r.PrepareCandidateWith(&scratch3, packed)) // left in scratch3
+				}
+				fromForm := r.PrepareCandidateWith(&scratch3, formed)
+				for j, cb := range []*matcher.Prepared{b, lazy, lazyPacked, fromForm} {
 					got, ok := r.ScoreAbove(a, cb, min)
 					if reach := want.Score >= min && want.Score > 0; ok != reach {
 						t.Fatalf("%s, min %v, pair %d, candidate %d: ScoreAbove ok=%v, Score %v", rl.Name, min, k, j, ok, want.Score)
@@ -104,7 +113,7 @@ func TestScoreAboveAgreesWithScore(t *testing.T) {
 					}
 				}
 				// Whatever ScoreAbove left unprepared, the candidate's other uses see it all.
-				for _, l := range []*matcher.Prepared{lazy, lazyPacked} {
+				for _, l := range []*matcher.Prepared{lazy, lazyPacked, fromForm} {
 					if got, want := r.BlockingKeys(l), r.BlockingKeys(b); !reflect.DeepEqual(got, want) {
 						t.Fatalf("%s, pair %d: keys of the lazy candidate %v, eager %v", rl.Name, k, got, want)
 					}
