@@ -27,7 +27,8 @@ func TestBagDistanceBoundsDamerau(t *testing.T) {
 	}
 	for _, c := range cases {
 		d := damerauMax(c[0], c[1], 1<<20)
-		if b := bagDistance(c[0], c[1]); b > d {
+		b := bagDistance(c[0], c[1])
+		if b > d {
 			t.Fatalf("bagDistance(%q, %q) = %d > edit distance %d", c[0], c[1], b, d)
 		}
 	}

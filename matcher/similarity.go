@@ -267,29 +267,25 @@ func withinOneEdit(a, b string) bool {
 // number of characters of a missing from b and of b missing from a, counted as multisets.
 // A transposition costs 1 in Damerau and 0 here, so it bounds Damerau too.
 func bagDistance(a, b string) int {
-	var counts [128]int16
+	// Counts fit a byte: each string is at most fastLen (64) bytes.
+	var counts [128]int8
 	for i := 0; i < len(a); i++ {
-		counts[a[i]]++
+		counts[a[i]&127]++
 	}
 	for i := 0; i < len(b); i++ {
-		counts[b[i]]--
+		counts[b[i]&127]--
 	}
-	// Only the strings' own characters can have a count: visit those (each once: its count
-	// is cleared) rather than all 128.
-	pos, neg := 0, 0
+	// Only a's own characters can have a positive count: visit those (each once: its count
+	// is cleared) rather than all 128. What b has more of follows: the counts sum to
+	// len(a) - len(b).
+	pos := 0
 	for i := 0; i < len(a); i++ {
-		if c := counts[a[i]]; c > 0 {
+		if c := counts[a[i]&127]; c > 0 {
 			pos += int(c)
-			counts[a[i]] = 0
+			counts[a[i]&127] = 0
 		}
 	}
-	for i := 0; i < len(b); i++ {
-		if c := counts[b[i]]; c < 0 {
-			neg -= int(c)
-			counts[b[i]] = 0
-		}
-	}
-	return max(pos, neg)
+	return max(pos, pos-len(a)+len(b))
 }
 
 // editSimilarity turns an edit distance into a similarity: 1 - d / (length of the longer).
