@@ -309,9 +309,9 @@ func (m *Memory) Lookup(ctx context.Context, q rules.Lookup) (rules.LookupResult
 		}
 	}
 	if len(found) > 0 {
-		out.Records = make([]matcher.Record, len(found))
-		for i, r := range found {
-			out.Records[i] = m.slots[r].record()
+		out.Records = slices.Grow(q.Into[:0], len(found))
+		for _, r := range found {
+			out.Records = append(out.Records, m.slots[r].record())
 		}
 	}
 	return out, nil

@@ -179,3 +179,34 @@ func inBufs(bufs [][]byte, s string) bool {
 	}
 	return false
 }
+
+// TestMemoryLookupInto: a lookup appends its candidates to the caller's storage when it has
+// room (Lookup.Into), so that the engine's decisions reuse one slice; the records are those of
+// a lookup without it.
+func TestMemoryLookupInto(t *testing.T) {
+	ctx := context.Background()
+	m := NewMemory()
+	for i := range 5 {
+		rec := matcher.Record{Entity: "contact", ID: fmt.Sprint("c", i), Attrs: map[string]string{"lastname": "x"}}
+		if err := m.Upsert(ctx, rec, []string{"k"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	plain, err := m.Lookup(ctx, rules.Lookup{Keys: []string{"k"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	into := make([]matcher.Record, 0, 16)
+	got, err := m.Lookup(ctx, rules.Lookup{Keys: []string{"k"}, Into: into})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got.Records) != 5 || unsafe.SliceData(got.Records) != unsafe.SliceData(into) {
+		t.Fatalf("got %d records in storage %p, want 5 in the caller's %p", len(got.Records), unsafe.SliceData(got.Records), unsafe.SliceData(into))
+	}
+	for i := range got.Records {
+		if got.Records[i].ID != plain.Records[i].ID || got.Records[i].Form != plain.Records[i].Form {
+			t.Fatalf("record %d: %+v, without Into %+v", i, got.Records[i], plain.Records[i])
+		}
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/dedupegate/dedupegate/matcher"
 )
@@ -114,6 +115,9 @@ type Lookup struct {
 	// this index (the scan's earlier rows of the file): Skip counts them toward MaxBlock, so
 	// that a block is purged on its whole size, as if they were filed here too.
 	Elsewhere map[string]int
+	// Into is storage the index may append the candidates to (LookupResult.Records then
+	// shares it): the engine reuses it from decision to decision. An index may ignore it.
+	Into []matcher.Record
 	// Reserve are strong keys to claim for Holder for TTL. A key already claimed by Holder
 	// (Dataverse's retry of the same request) is claimed again, not reported as a conflict.
 	Reserve []string
@@ -327,8 +331,16 @@ func (e *Engine) Config() EngineConfig { return e.cfg }
 // AddObserver adds an observer after construction (wiring order in main).
 func (e *Engine) AddObserver(o Observer) { e.observers = append(e.observers, o) }
 
-// scratchPool holds the decisions' candidate scratch space.
-var scratchPool = sync.Pool{New: func() any { return new(matcher.CandidateScratch) }}
+// evalScratch is one decision's working space, reused from decision to decision: the
+// candidates decoded one by one, and the storage the index appends the candidates to
+// (Lookup.Into).
+type evalScratch struct {
+	cand matcher.CandidateScratch
+	recs []matcher.Record
+}
+
+// scratchPool holds the decisions' scratch space.
+var scratchPool = sync.Pool{New: func() any { return &evalScratch{recs: make([]matcher.Record, 0, 32)} }}
 
 // releaseTimeout bounds the background release of a blocked create's reservations.
 const releaseTimeout = 2 * time.Second
@@ -426,19 +438,32 @@ func (e *Engine) Evaluate(ctx context.Context, req Request) (Decision, error) {
 		}
 	}
 
+	// Candidates the index keeps prepared are decoded into scratch, reused from decision to
+	// decision (a result holds strings of the candidates' forms, never the scratch's slices);
+	// the candidates themselves are appended to its storage.
+	es := scratchPool.Get().(*evalScratch)
+	scratch := &es.cand
+	var filled []matcher.Record // the candidates, when the index put them in es.recs
+	defer func() {
+		clear(filled) // no candidate kept alive by the pool
+		scratchPool.Put(es)
+	}()
 	res, err := e.lookup(ctx, active, req, Lookup{
 		Keys: keys, PerKeyLimit: e.cfg.PerKeyLimit, MaxBlock: maxBlock,
-		Reserve: strong, Holder: req.Holder, TTL: e.cfg.ReservationTTL,
+		Reserve: strong, Holder: req.Holder, TTL: e.cfg.ReservationTTL, Into: es.recs[:0],
 	})
 	if err != nil {
 		return Decision{}, err
 	}
+	if n := len(res.Records); n > 0 && unsafe.SliceData(res.Records) == unsafe.SliceData(es.recs) {
+		filled = res.Records
+	} else if n > cap(es.recs) {
+		// Outgrown (the index grew its own slice, or ignored Into): larger storage next
+		// time. A slice the index returned is never reused: it may be the index's own.
+		es.recs = make([]matcher.Record, 0, 2*n)
+	}
 
 	var matches []Match
-	// Candidates the index keeps prepared are decoded into scratch, reused from decision to
-	// decision (a result holds strings of the candidates' forms, never the scratch's slices).
-	scratch := scratchPool.Get().(*matcher.CandidateScratch)
-	defer scratchPool.Put(scratch)
 	if len(res.Records) > e.cfg.MaxCandidates {
 		res.Records = res.Records[:e.cfg.MaxCandidates]
 	}

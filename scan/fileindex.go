@@ -357,6 +357,9 @@ func (s *sources) Lookup(ctx context.Context, q rules.Lookup) (rules.LookupResul
 		return rules.LookupResult{}, err
 	}
 	crmSkipped := out.Skipped
+	if out.Records == nil {
+		out.Records = q.Into[:0] // the CRM found none: the file's candidates go there
+	}
 	out.Records = s.file.records(out.Records, s.entity, q, sc.blocks, func(i int) bool {
 		k := q.Keys[i]
 		if union && slices.Contains(crmSkipped, k) {
