@@ -283,6 +283,9 @@ func (m *Memory) Lookup(ctx context.Context, q rules.Lookup) (rules.LookupResult
 		slots := m.blockOf(refs[i], &one)
 		if q.Skip(k, len(slots)) {
 			if q.Elsewhere != nil && !slices.Contains(out.Skipped, k) {
+				if out.Skipped == nil {
+					out.Skipped = make([]string, 0, len(q.Keys)) // one allocation, not a few
+				}
 				out.Skipped = append(out.Skipped, k)
 			}
 			continue

@@ -63,7 +63,8 @@ func (r *Rule) appendForm(dst []byte, p *Prepared) []byte {
 			mask |= 1 << i
 		}
 	}
-	body := binary.AppendUvarint(nil, mask)
+	var buf [512]byte // most bodies: no allocation (the body is copied into dst)
+	body := binary.AppendUvarint(buf[:0], mask)
 	for _, i := range r.order {
 		if mask&(1<<i) != 0 {
 			body = appendValue(body, &p.vals[i])
@@ -71,8 +72,9 @@ func (r *Rule) appendForm(dst []byte, p *Prepared) []byte {
 	}
 	dst = binary.AppendUvarint(dst, r.id)
 	dst = binary.AppendUvarint(dst, uint64(len(body)))
+	start := len(dst)
 	dst = append(dst, body...)
-	return binary.LittleEndian.AppendUint32(dst, crc32.Checksum(body, castagnoli))
+	return binary.LittleEndian.AppendUint32(dst, crc32.Checksum(dst[start:], castagnoli))
 }
 
 // Value flags: which parts of a value its form entry holds. Most parts repeat another (a

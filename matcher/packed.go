@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"slices"
 	"strings"
+	"unsafe"
 )
 
 // PackAttrs packs attributes into one string (uvarint(len(name)) ‖ name ‖ uvarint(len(value))
@@ -11,22 +12,46 @@ import (
 // string instead of a map for the garbage collector to trace, and how they hand candidates out
 // (Record.Packed) without building a map per candidate. UnpackAttrs reverses it.
 func PackAttrs(attrs map[string]string) string {
-	names := make([]string, 0, len(attrs))
-	size := 0
+	b := make([]byte, 0, PackedLen(attrs))
+	return unsafe.String(unsafe.SliceData(b), len(AppendPacked(b, attrs)))
+}
+
+// PackedLen is the length of PackAttrs(attrs).
+func PackedLen(attrs map[string]string) int {
+	n := 0
 	for k, v := range attrs {
-		names = append(names, k)
-		size += len(k) + len(v) + 4
+		n += uvarintLen(len(k)) + len(k) + uvarintLen(len(v)) + len(v)
 	}
-	slices.Sort(names)
-	b := make([]byte, 0, size)
-	for _, k := range names {
-		b = binary.AppendUvarint(b, uint64(len(k)))
-		b = append(b, k...)
-		v := attrs[k]
-		b = binary.AppendUvarint(b, uint64(len(v)))
-		b = append(b, v...)
+	return n
+}
+
+// AppendPacked appends PackAttrs(attrs) to dst: how an index that keeps records' strings
+// side by side files the attributes without a string of their own.
+func AppendPacked(dst []byte, attrs map[string]string) []byte {
+	var buf [16]Attr // a record has a handful: sorted on the stack
+	list := buf[:0]
+	if len(attrs) > len(buf) {
+		list = make([]Attr, 0, len(attrs))
 	}
-	return string(b)
+	for k, v := range attrs {
+		list = append(list, Attr{k, v})
+	}
+	if len(list) > len(buf) {
+		slices.SortFunc(list, func(a, b Attr) int { return strings.Compare(a.Name, b.Name) })
+	} else {
+		for i := 1; i < len(list); i++ { // insertion sort
+			for j := i; j > 0 && list[j].Name < list[j-1].Name; j-- {
+				list[j], list[j-1] = list[j-1], list[j]
+			}
+		}
+	}
+	for _, a := range list {
+		dst = binary.AppendUvarint(dst, uint64(len(a.Name)))
+		dst = append(dst, a.Name...)
+		dst = binary.AppendUvarint(dst, uint64(len(a.Value)))
+		dst = append(dst, a.Value...)
+	}
+	return dst
 }
 
 // Attr is one attribute's name and value.

@@ -17,10 +17,23 @@ func TestPackedAttrs(t *testing.T) {
 		{"empty value", map[string]string{"firstname": "", "lastname": "Lee"}},
 		{"unicode and long", map[string]string{"address1_city": "Kraków", "description": long, "ключ": "значение"}},
 		{"many", map[string]string{"a": "1", "b": "2", "c": "3", "d": "4", "e": "5", "f": "6", "g": "7", "h": "8", "i": "9", "j": "10"}},
+		{"more than AppendPacked sorts on the stack", func() map[string]string {
+			m := map[string]string{}
+			for i := range 40 {
+				m[string(rune('a'+i%26))+strings.Repeat("x", i)] = strings.Repeat("v", i)
+			}
+			return m
+		}()},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			p := PackAttrs(tt.attrs)
+			if n := PackedLen(tt.attrs); n != len(p) {
+				t.Fatalf("PackedLen = %d, PackAttrs is %d bytes", n, len(p))
+			}
+			if got := string(AppendPacked([]byte("prefix"), tt.attrs)); got != "prefix"+p {
+				t.Fatalf("AppendPacked = %q, want the prefix then %q", got, p)
+			}
 			var list []Attr
 			for k, v := range tt.attrs {
 				list = append(list, Attr{Name: k, Value: v})

@@ -335,8 +335,12 @@ func (e *Engine) AddObserver(o Observer) { e.observers = append(e.observers, o) 
 // candidates decoded one by one, and the storage the index appends the candidates to
 // (Lookup.Into).
 type evalScratch struct {
-	cand matcher.CandidateScratch
-	recs []matcher.Record
+	cand     matcher.CandidateScratch
+	recs     []matcher.Record
+	active   []*Rule
+	prepared []*matcher.Prepared
+	keys     []string
+	maxBlock map[string]int
 }
 
 // scratchPool holds the decisions' scratch space.
@@ -380,7 +384,16 @@ func (e *Engine) failurePolicy(entity string, err error) Decision {
 // Evaluate decides without the failure policy: an error means "could not decide".
 func (e *Engine) Evaluate(ctx context.Context, req Request) (Decision, error) {
 	set := e.rules.Load()
-	var active []*Rule
+	// The decision's working space, reused from decision to decision (evalScratch).
+	es := scratchPool.Get().(*evalScratch)
+	var filled []matcher.Record // the candidates, when the index put them in es.recs
+	defer func() {
+		clear(filled) // no candidate kept alive by the pool
+		clear(es.prepared)
+		scratchPool.Put(es)
+	}()
+	active := es.active[:0]
+	defer func() { es.active = active[:0] }()
 	for _, r := range set.ForEntity(req.Record.Entity) {
 		if r.BypassUsers[req.UserID] || (req.UserAADID != "" && r.BypassUsers[req.UserAADID]) {
 			continue
@@ -392,9 +405,20 @@ func (e *Engine) Evaluate(ctx context.Context, req Request) (Decision, error) {
 	}
 
 	// Normalise the record once per rule; collect blocking and strong keys.
-	prepared := make([]*matcher.Prepared, len(active))
+	prepared := slices.Grow(es.prepared[:0], len(active))[:len(active)]
+	es.prepared = prepared
 	var keys, strong []string
 	var maxBlock map[string]int
+	if il, ok := e.index.(InlineLooker); ok && il.LooksUpInline() {
+		// An in-process index is done with the keys when Lookup returns; a remote one may
+		// still be reading them after a timeout: its keys are the decision's own.
+		keys, maxBlock = es.keys[:0], es.maxBlock
+		defer func() {
+			clear(keys)
+			clear(maxBlock)
+			es.keys, es.maxBlock = keys[:0], maxBlock
+		}()
+	}
 	var strongRule map[string]*Rule
 	for i, r := range active {
 		if req.Prepared != nil && r.Matcher.Symmetric() {
@@ -441,13 +465,7 @@ func (e *Engine) Evaluate(ctx context.Context, req Request) (Decision, error) {
 	// Candidates the index keeps prepared are decoded into scratch, reused from decision to
 	// decision (a result holds strings of the candidates' forms, never the scratch's slices);
 	// the candidates themselves are appended to its storage.
-	es := scratchPool.Get().(*evalScratch)
 	scratch := &es.cand
-	var filled []matcher.Record // the candidates, when the index put them in es.recs
-	defer func() {
-		clear(filled) // no candidate kept alive by the pool
-		scratchPool.Put(es)
-	}()
 	res, err := e.lookup(ctx, active, req, Lookup{
 		Keys: keys, PerKeyLimit: e.cfg.PerKeyLimit, MaxBlock: maxBlock,
 		Reserve: strong, Holder: req.Holder, TTL: e.cfg.ReservationTTL, Into: es.recs[:0],

@@ -79,12 +79,11 @@ func (f *fileIndex) str(buf, off, n uint32) string {
 	return unsafe.String(&f.bytes[buf][off], n)
 }
 
-// put appends the strings to the current buffer and returns where they start.
-func (f *fileIndex) put(ss ...string) (buf, off uint32) {
-	n := 0
-	for _, s := range ss {
-		n += len(s)
-	}
+// put appends a row's strings to the current buffer, the attributes packed
+// (matcher.AppendPacked), and returns where they start and the packed attributes' length.
+func (f *fileIndex) put(key, id string, attrs map[string]string, form string) (buf, off uint32, attrsLen int) {
+	attrsLen = matcher.PackedLen(attrs)
+	n := len(key) + len(id) + attrsLen + len(form)
 	if len(f.bytes) == 0 || cap(f.bytes[len(f.bytes)-1])-len(f.bytes[len(f.bytes)-1]) < n {
 		// Buffers double from 64 KiB to bytesChunk, advised for huge pages (hugemem): a
 		// check reads earlier rows at random.
@@ -95,11 +94,13 @@ func (f *fileIndex) put(ss ...string) (buf, off uint32) {
 		f.bytes = append(f.bytes, hugemem.Bytes(max(size, n)))
 	}
 	i := len(f.bytes) - 1
-	off = uint32(len(f.bytes[i]))
-	for _, s := range ss {
-		f.bytes[i] = append(f.bytes[i], s...)
-	}
-	return uint32(i), off
+	b := f.bytes[i]
+	off = uint32(len(b))
+	b = append(b, key...)
+	b = append(b, id...)
+	b = matcher.AppendPacked(b, attrs)
+	f.bytes[i] = append(b, form...)
+	return uint32(i), off, attrsLen
 }
 
 func newFileIndex() *fileIndex {
@@ -119,10 +120,10 @@ func (f *fileIndex) add(rows []*row, entries []index.Entry) {
 		for len(f.rows) <= c {
 			f.rows = append(f.rows, make([]fileRec, fileChunk))
 		}
-		key, attrs := fileID(r.num), matcher.PackAttrs(e.Record.Attrs)
-		buf, off := f.put(key, r.id, attrs, e.Record.Form)
+		key := fileID(r.num)
+		buf, off, attrsLen := f.put(key, r.id, e.Record.Attrs, e.Record.Form)
 		f.rows[c][o] = fileRec{buf: buf, off: off, keyLen: uint32(len(key)), idLen: uint32(len(r.id)),
-			attrsLen: uint32(len(attrs)), form: uint32(len(e.Record.Form))}
+			attrsLen: uint32(attrsLen), form: uint32(len(e.Record.Form))}
 		for _, k := range e.Keys {
 			h := maphash.String(f.seed, k)
 			v, ok := f.keys.Get(h)
