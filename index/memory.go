@@ -281,7 +281,7 @@ func (m *Memory) Lookup(ctx context.Context, q rules.Lookup) (rules.LookupResult
 	var one [1]uint32
 	for i, k := range q.Keys {
 		slots := m.blockOf(refs[i], &one)
-		if q.Skip(k, len(slots)) {
+		if q.SkipAt(i, len(slots)) {
 			if q.Elsewhere != nil && !slices.Contains(out.Skipped, k) {
 				if out.Skipped == nil {
 					out.Skipped = make([]string, 0, len(q.Keys)) // one allocation, not a few

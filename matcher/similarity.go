@@ -135,6 +135,14 @@ func damerauMax(a, b string, max int) int {
 	if len(a) > fastLen || len(b) > fastLen || !isASCII(a) || !isASCII(b) {
 		return edlib.OSADamerauLevenshteinDistance(a, b)
 	}
+	return damerauMaxASCII(a, b, max)
+}
+
+// damerauMaxASCII is damerauMax for ASCII strings of at most fastLen bytes.
+func damerauMaxASCII(a, b string, max int) int {
+	if a == b {
+		return 0
+	}
 	if len(a) == 0 {
 		return len(b)
 	}
@@ -326,13 +334,27 @@ func damerauSimilarityAbove(a, b string, floor float64) float64 {
 	if a == "" || b == "" {
 		return 0
 	}
+	if isASCII(a) && isASCII(b) { // the usual case: lengths are byte counts, asked once
+		l := max(len(a), len(b))
+		limit := int((1 - floor) * float64(l))
+		var d int
+		if l <= fastLen {
+			d = damerauMaxASCII(a, b, limit)
+		} else {
+			d = damerauMax(a, b, limit)
+		}
+		if d > limit {
+			return 0
+		}
+		return max(1-float64(d)/float64(l), 0) // editSimilarity
+	}
 	l := runeLen(a)
 	if lb := runeLen(b); lb > l {
 		l = lb
 	}
-	max := int((1 - floor) * float64(l))
-	d := damerauMax(a, b, max)
-	if d > max {
+	limit := int((1 - floor) * float64(l))
+	d := damerauMax(a, b, limit)
+	if d > limit {
 		return 0
 	}
 	return editSimilarity(d, a, b)

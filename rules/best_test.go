@@ -3,6 +3,9 @@ package rules
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/dedupegate/dedupegate/matcher"
@@ -132,3 +135,68 @@ func TestRequestPrepared(t *testing.T) {
 		}
 	}
 }
+
+// lookupRecorder records the lookups the engine asks of it.
+type lookupRecorder struct{ got []Lookup }
+
+func (l *lookupRecorder) Lookup(_ context.Context, q Lookup) (LookupResult, error) {
+	// A copy: the engine reuses an inline lookup's storage once Lookup returns.
+	q.Keys, q.MaxBlocks, q.MaxBlock = slices.Clone(q.Keys), slices.Clone(q.MaxBlocks), maps.Clone(q.MaxBlock)
+	l.got = append(l.got, q)
+	return LookupResult{}, nil
+}
+func (l *lookupRecorder) Release(context.Context, []string, string) error { return nil }
+
+// TestLookupMaxBlocks: the engine's maxima by position (Lookup.MaxBlocks) are those of the
+// MaxBlock map for every key, where two rules read one key with different maxima (the larger
+// wins; none beats any) and where only one rule has the key.
+func TestLookupMaxBlocks(t *testing.T) {
+	compile := func(name string, keys ...matcher.KeySpec) *Rule {
+		spec := matcher.RuleSpec{Name: name, Entity: "contact", Fields: []matcher.FieldSpec{
+			{Attr: "lastname", Comparator: "lastname"}, {Attr: "firstname", Comparator: "firstname"},
+			{Attr: "birthdate", Comparator: "date"}}, Keys: keys}
+		m, err := matcher.Compile(spec, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return &Rule{Name: name, Entity: "contact", CandidateEntity: "contact", Matcher: m, WarnThreshold: 0.5, BlockThreshold: 0.9}
+	}
+	last := []matcher.KeyPart{{Attr: "lastname"}}
+	first := []matcher.KeyPart{{Attr: "firstname"}}
+	born := []matcher.KeyPart{{Attr: "birthdate"}}
+	a := compile("a", matcher.KeySpec{Name: "l", Parts: last, MaxBlock: 5}, matcher.KeySpec{Name: "f", Parts: first, MaxBlock: 8},
+		matcher.KeySpec{Name: "b", Parts: born, MaxBlock: 3})
+	b := compile("b", matcher.KeySpec{Name: "l", Parts: last}, matcher.KeySpec{Name: "f", Parts: first, MaxBlock: 12})
+	rec := matcher.Record{Entity: "contact", Attrs: map[string]string{"lastname": "Lee", "firstname": "Ann", "birthdate": "1980-01-02"}}
+	want := map[string]int{"l": 0, "f": 12, "b": 3} // by key name
+	for _, inline := range []bool{false, true} {
+		rec2 := &lookupRecorder{}
+		var idx Index = rec2
+		if inline {
+			idx = inlineRecorder{rec2}
+		}
+		eng := NewEngine(NewSet([]*Rule{a, b}), idx, EngineConfig{})
+		for range 2 { // the second decision reuses the pooled storage
+			if _, err := eng.Evaluate(context.Background(), Request{Record: rec, Message: "Create"}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for _, q := range rec2.got {
+			if len(q.MaxBlocks) != len(q.Keys) || len(q.Keys) != 3 {
+				t.Fatalf("inline %v: keys %q, maxima %v", inline, q.Keys, q.MaxBlocks)
+			}
+			for i, k := range q.Keys {
+				name := k[strings.Index(k, "|")+1:]
+				name = name[:strings.Index(name, "|")]
+				if q.MaxAt(i) != q.MaxBlock[k] || q.MaxAt(i) != want[name] {
+					t.Fatalf("inline %v: key %q: MaxAt %d, MaxBlock %d, want %d", inline, k, q.MaxAt(i), q.MaxBlock[k], want[name])
+				}
+			}
+		}
+	}
+}
+
+// inlineRecorder is a lookupRecorder that looks up inline (as an in-process index does).
+type inlineRecorder struct{ *lookupRecorder }
+
+func (inlineRecorder) LooksUpInline() bool { return true }

@@ -111,6 +111,10 @@ type Lookup struct {
 	// MaxBlock names the keys (a rule's broad keys) that the index skips when more records
 	// than the given number are filed under them (block purging). Use Skip.
 	MaxBlock map[string]int
+	// MaxBlocks, when as long as Keys, is MaxBlock by position (0: no maximum), for indexes
+	// that read the keys in order: SkipAt and ReadForAt then look up no map. The engine
+	// fills both.
+	MaxBlocks []int
 	// Elsewhere counts, per key, records of the same block that the caller holds apart from
 	// this index (the scan's earlier rows of the file): Skip counts them toward MaxBlock, so
 	// that a block is purged on its whole size, as if they were filed here too.
@@ -138,6 +142,34 @@ func (q Lookup) Skip(key string, size int) bool {
 		size += q.Elsewhere[key]
 	}
 	return size > m
+}
+
+// MaxAt returns the MaxBlock of Keys[i] (0: none).
+func (q Lookup) MaxAt(i int) int {
+	if len(q.MaxBlocks) == len(q.Keys) {
+		return q.MaxBlocks[i]
+	}
+	return q.MaxBlock[q.Keys[i]]
+}
+
+// SkipAt is Skip for Keys[i].
+func (q Lookup) SkipAt(i, size int) bool {
+	m := q.MaxAt(i)
+	if m <= 0 {
+		return false
+	}
+	if q.Elsewhere != nil {
+		size += q.Elsewhere[q.Keys[i]]
+	}
+	return size > m
+}
+
+// ReadForAt is ReadFor for Keys[i].
+func (q Lookup) ReadForAt(i int) int {
+	if m := q.MaxAt(i); m > 0 {
+		return m + 1
+	}
+	return q.PerKeyLimit
 }
 
 // ReadFor returns how many records of key's block the index needs to read: MaxBlock+1 for a
@@ -335,12 +367,13 @@ func (e *Engine) AddObserver(o Observer) { e.observers = append(e.observers, o) 
 // candidates decoded one by one, and the storage the index appends the candidates to
 // (Lookup.Into).
 type evalScratch struct {
-	cand     matcher.CandidateScratch
-	recs     []matcher.Record
-	active   []*Rule
-	prepared []*matcher.Prepared
-	keys     []string
-	maxBlock map[string]int
+	cand      matcher.CandidateScratch
+	recs      []matcher.Record
+	active    []*Rule
+	prepared  []*matcher.Prepared
+	keys      []string
+	maxBlock  map[string]int
+	maxBlocks []int
 }
 
 // scratchPool holds the decisions' scratch space.
@@ -409,14 +442,15 @@ func (e *Engine) Evaluate(ctx context.Context, req Request) (Decision, error) {
 	es.prepared = prepared
 	var keys, strong []string
 	var maxBlock map[string]int
+	var maxBlocks []int
 	if il, ok := e.index.(InlineLooker); ok && il.LooksUpInline() {
 		// An in-process index is done with the keys when Lookup returns; a remote one may
 		// still be reading them after a timeout: its keys are the decision's own.
-		keys, maxBlock = es.keys[:0], es.maxBlock
+		keys, maxBlock, maxBlocks = es.keys[:0], es.maxBlock, es.maxBlocks[:0]
 		defer func() {
 			clear(keys)
 			clear(maxBlock)
-			es.keys, es.maxBlock = keys[:0], maxBlock
+			es.keys, es.maxBlock, es.maxBlocks = keys[:0], maxBlock, maxBlocks[:0]
 		}()
 	}
 	var strongRule map[string]*Rule
@@ -432,16 +466,22 @@ func (e *Engine) Evaluate(ctx context.Context, req Request) (Decision, error) {
 		distinct := len(keys) == 0
 		for _, k := range r.Matcher.BlockingKeys(prepared[i]) {
 			m := r.Matcher.KeyMaxBlock(k)
-			if distinct || !slices.Contains(keys, k) {
+			at := -1
+			if !distinct {
+				at = slices.Index(keys, k)
+			}
+			if at < 0 {
 				keys = append(keys, k)
+				maxBlocks = append(maxBlocks, m)
 				if m > 0 {
 					if maxBlock == nil {
 						maxBlock = map[string]int{}
 					}
 					maxBlock[k] = m
 				}
-			} else if maxBlock[k] > 0 && (m == 0 || m > maxBlock[k]) {
+			} else if maxBlocks[at] > 0 && (m == 0 || m > maxBlocks[at]) {
 				// Another rule reads the same key with a larger maximum (or none): it wins.
+				maxBlocks[at] = m
 				if m == 0 {
 					delete(maxBlock, k)
 				} else {
@@ -467,7 +507,7 @@ func (e *Engine) Evaluate(ctx context.Context, req Request) (Decision, error) {
 	// the candidates themselves are appended to its storage.
 	scratch := &es.cand
 	res, err := e.lookup(ctx, active, req, Lookup{
-		Keys: keys, PerKeyLimit: e.cfg.PerKeyLimit, MaxBlock: maxBlock,
+		Keys: keys, PerKeyLimit: e.cfg.PerKeyLimit, MaxBlock: maxBlock, MaxBlocks: maxBlocks,
 		Reserve: strong, Holder: req.Holder, TTL: e.cfg.ReservationTTL, Into: es.recs[:0],
 	})
 	if err != nil {

@@ -174,7 +174,7 @@ func (f *fileIndex) blocks(dst [][]int32, single []int32, q rules.Lookup, limit 
 		v, ok := f.keys.Get(maphash.String(f.seed, k))
 		vs, oks = append(vs, v), append(oks, ok)
 	}
-	for i, k := range q.Keys {
+	for i := range q.Keys {
 		v, ok := vs[i], oks[i]
 		switch {
 		case !ok:
@@ -188,7 +188,7 @@ func (f *fileIndex) blocks(dst [][]int32, single []int32, q rules.Lookup, limit 
 			dst = append(dst, single[len(single)-1:len(single):len(single)])
 		default:
 			rows := f.lists[v]
-			if read := q.ReadFor(k); read > 0 && len(rows) > read {
+			if read := q.ReadForAt(i); read > 0 && len(rows) > read {
 				rows = rows[:read] // a common key of a long file: no search through all of it
 			}
 			n := len(rows)
@@ -329,7 +329,7 @@ func (s *sources) Lookup(ctx context.Context, q rules.Lookup) (rules.LookupResul
 		cq := q
 		clear(sc.elsewhere)
 		for i, k := range q.Keys {
-			if n := len(sc.blocks[i]); n > 0 && q.MaxBlock[k] > 0 {
+			if n := len(sc.blocks[i]); n > 0 && q.MaxAt(i) > 0 {
 				sc.elsewhere[k] = q.Elsewhere[k] + n
 			}
 		}
@@ -366,7 +366,7 @@ func (s *sources) Lookup(ctx context.Context, q rules.Lookup) (rules.LookupResul
 		if union && slices.Contains(crmSkipped, k) {
 			return true
 		}
-		if q.Skip(k, len(sc.blocks[i])) {
+		if q.SkipAt(i, len(sc.blocks[i])) {
 			if !slices.Contains(out.Skipped, k) {
 				out.Skipped = append(out.Skipped, k)
 			}
