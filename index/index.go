@@ -17,7 +17,7 @@ type Writer interface {
 	Delete(ctx context.Context, entity, id string) error
 }
 
-// Entry is one record with the keys to file it under.
+// Entry is one record with the keys to file it under (distinct, from Prepare).
 type Entry struct {
 	Record matcher.Record
 	Keys   []string

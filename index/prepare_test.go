@@ -2,6 +2,7 @@ package index_test
 
 import (
 	"maps"
+	"slices"
 	"testing"
 
 	"github.com/dedupegate/dedupegate/configs"
@@ -55,6 +56,10 @@ func TestPrepareMatchesCanonicalThenTrim(t *testing.T) {
 		for i := range got.Keys {
 			if got.Keys[i] != wantKeys[i] {
 				t.Fatalf("%s %s: keys %q, want %q", row.Entity, row.ID, got.Keys, wantKeys)
+			}
+			// Distinct, with rules sharing keys (the scan's in-file index relies on it).
+			if slices.Contains(got.Keys[:i], got.Keys[i]) {
+				t.Fatalf("%s %s: key %q twice in %q", row.Entity, row.ID, got.Keys[i], got.Keys)
 			}
 		}
 		if row.Attrs["telephone1"] == "01 42 68 53 00" && got.Record.Attrs["telephone1"] != "+33142685300" {

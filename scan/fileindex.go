@@ -136,9 +136,9 @@ func (f *fileIndex) add(rows []*row, entries []index.Entry) {
 					f.lists = hugemem.Append(f.lists, []int32{int32(v), int32(r.num)})
 				}
 			default:
-				if rows := f.lists[v]; rows[len(rows)-1] != int32(r.num) {
-					f.lists[v] = append(rows, int32(r.num))
-				}
+				// A row's keys are distinct (index.Prepare), so the row is not in the
+				// list yet: appended without reading its last element (a cache miss a key).
+				f.lists[v] = append(f.lists[v], int32(r.num))
 			}
 		}
 	}
