@@ -3,6 +3,7 @@ package index
 import (
 	"context"
 	"hash/maphash"
+	"runtime"
 	"slices"
 	"sync"
 	"time"
@@ -266,21 +267,33 @@ func (m *Memory) Lookup(ctx context.Context, q rules.Lookup) (rules.LookupResult
 	var buf [64]uint32
 	found := buf[:0]
 	var seen map[uint32]struct{} // past len(buf)
-	// Every key's table entry first, in a loop of independent reads: the processor overlaps
-	// their cache misses (a large index is far bigger than its caches) instead of waiting on
-	// each in turn.
-	var refBuf [32]probe
-	refs := refBuf[:0]
-	if len(q.Keys) > len(refBuf) {
-		refs = make([]probe, 0, len(q.Keys))
+	// Every key's hash, then every key's table entry (hashtab.GetAll): the processor
+	// overlaps their cache misses (a large index is far bigger than its caches) instead of
+	// waiting on each in turn.
+	var hashBuf, valBuf [32]uint64
+	var okBuf [32]bool
+	hashes, vals, oks := hashBuf[:0], valBuf[:], okBuf[:]
+	if len(q.Keys) > len(hashBuf) {
+		hashes, vals, oks = make([]uint64, 0, len(q.Keys)), make([]uint64, len(q.Keys)), make([]bool, len(q.Keys))
 	}
 	for _, k := range q.Keys {
-		v, ok := m.keys.Get(m.keyHash(k))
-		refs = append(refs, probe{v, ok})
+		hashes = append(hashes, m.keyHash(k))
 	}
+	m.keys.GetAll(hashes, vals, oks)
+	// The same for the blocks of keys shared by two records or more: each block's first
+	// slot, in a loop of independent loads, before the blocks are read one by one.
+	var touched uint32
+	for i := range q.Keys {
+		if b := blockRef(vals[i]); oks[i] && b&oneSlot == 0 {
+			if blk := m.blocks[b]; len(blk) > 0 {
+				touched ^= blk[0]
+			}
+		}
+	}
+	runtime.KeepAlive(touched)
 	var one [1]uint32
 	for i, k := range q.Keys {
-		slots := m.blockOf(refs[i], &one)
+		slots := m.blockOf(probe{vals[i], oks[i]}, &one)
 		if q.SkipAt(i, len(slots)) {
 			if q.Elsewhere != nil && !slices.Contains(out.Skipped, k) {
 				if out.Skipped == nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"hash/maphash"
+	"runtime"
 	"slices"
 	"sort"
 	"strconv"
@@ -165,15 +166,29 @@ func (f *fileIndex) blocks(dst [][]int32, single []int32, q rules.Lookup, limit 
 	dst, single = dst[:0], single[:0]
 	f.mu.RLock()
 	defer f.mu.RUnlock()
-	// Every key's table entry first, in a loop of independent reads (as index.Memory does):
-	// the processor overlaps their cache misses instead of waiting on each in turn.
-	var vbuf [32]uint64
+	// Every key's table entry first (hashtab.GetAll, as index.Memory does): the processor
+	// overlaps their cache misses instead of waiting on each in turn.
+	var hbuf, vbuf [32]uint64
 	var obuf [32]bool
-	vs, oks := vbuf[:0], obuf[:0]
-	for _, k := range q.Keys {
-		v, ok := f.keys.Get(maphash.String(f.seed, k))
-		vs, oks = append(vs, v), append(oks, ok)
+	hs, vs, oks := hbuf[:0], vbuf[:], obuf[:]
+	if len(q.Keys) > len(hbuf) {
+		hs, vs, oks = make([]uint64, 0, len(q.Keys)), make([]uint64, len(q.Keys)), make([]bool, len(q.Keys))
 	}
+	for _, k := range q.Keys {
+		hs = append(hs, maphash.String(f.seed, k))
+	}
+	f.keys.GetAll(hs, vs, oks)
+	// The lists of keys filed for two rows or more likewise: each list's first rows, in a
+	// loop of independent loads, before the lists are read one by one.
+	var touched int32
+	for i := range q.Keys {
+		if oks[i] && vs[i]&oneRow == 0 {
+			if rows := f.lists[vs[i]]; len(rows) > 0 {
+				touched ^= rows[0]
+			}
+		}
+	}
+	runtime.KeepAlive(touched)
 	for i := range q.Keys {
 		v, ok := vs[i], oks[i]
 		switch {

@@ -63,6 +63,26 @@ func (t *Table) Get(k uint64) (v uint64, ok bool) {
 	return v, ok
 }
 
+// GetAll sets vals[i] and oks[i] to what Get(keys[i]) returns, for every key (vals and oks at
+// least as long as keys). The keys' home slots are first read in a loop of independent loads,
+// so that their cache misses overlap (a lookup reads a dozen keys of a table far larger than
+// the caches); the probes that follow find them cached.
+func (t *Table) GetAll(keys, vals []uint64, oks []bool) {
+	s, mask := t.slots, t.mask
+	var touched uint64
+	for _, k := range keys {
+		if k == 0 {
+			k = zeroKey
+		}
+		touched ^= s[2*(k&mask)]
+	}
+	runtime.KeepAlive(touched) // the loads are the point: kept
+	for i, k := range keys {
+		vals[i], oks[i] = t.Get(k)
+	}
+	runtime.KeepAlive(t)
+}
+
 // Put sets the value of k.
 func (t *Table) Put(k, v uint64) {
 	if k == 0 {

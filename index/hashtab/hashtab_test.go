@@ -25,6 +25,25 @@ func check(t *testing.T, tab *Table, model map[uint64]uint64, absent []uint64) {
 			t.Fatalf("Get(%#x) = %d for a key not held", k, v)
 		}
 	}
+	// GetAll answers as Get, for held and absent keys mixed, in a few batches.
+	var keys []uint64
+	for k := range model {
+		keys = append(keys, k)
+		if len(keys) == 200 {
+			break
+		}
+	}
+	keys = append(keys, absent[:min(len(absent), 200)]...)
+	for start := 0; start < len(keys); start += 13 {
+		batch := keys[start:min(start+13, len(keys))]
+		vals, oks := make([]uint64, len(batch)), make([]bool, len(batch))
+		tab.GetAll(batch, vals, oks)
+		for i, k := range batch {
+			if v, ok := tab.Get(k); v != vals[i] || ok != oks[i] {
+				t.Fatalf("GetAll: key %#x gave %d, %v; Get gives %d, %v", k, vals[i], oks[i], v, ok)
+			}
+		}
+	}
 }
 
 func TestAgainstMap(t *testing.T) {
