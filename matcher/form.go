@@ -292,7 +292,14 @@ func (r *Rule) decodeLazy(s *CandidateScratch, rec Record, body string) bool {
 		s.p.vals = make([]value, n)
 	}
 	s.p.vals = s.p.vals[:n]
-	clear(s.p.vals)
+	// Only the values the form does not hold are cleared here: the others are cleared as
+	// they are decoded (decodeNext), and a candidate given up early never pays for those it
+	// did not reach.
+	for i := range s.p.vals {
+		if mask&(1<<i) == 0 {
+			s.p.vals[i] = value{}
+		}
+	}
 	s.p.Record = rec
 	s.p.keys, s.p.keysOf = nil, 0
 	s.p.pending, s.p.region, s.p.regionOK = uint32(mask), "", false
@@ -315,6 +322,7 @@ func (r *Rule) decodeNext(p *Prepared, want int) {
 		if p.pending&(1<<i) == 0 {
 			continue // no value in the form
 		}
+		p.vals[i] = value{}
 		if !decodeValue(&d, s, &p.vals[i]) {
 			p.vals[i] = value{}
 			r.formFallback(p)
