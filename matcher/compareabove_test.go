@@ -91,6 +91,21 @@ func TestCompareAboveAgreesWithCompare(t *testing.T) {
 	if below == 0 {
 		t.Fatal("no pair compared below its minimum: the test exercises nothing")
 	}
+	// A similarity of exactly the minimum (here the e-mail floor, 0.8: two edits in ten
+	// characters) is kept, whatever 1-0.8 rounds to.
+	f := &r.fields[0]
+	for l := 10; l <= 60; l += 5 {
+		x := strings.Repeat("a", l-len("@x.io")) + "@x.io"
+		y := []byte(x)
+		for i := range l / 5 {
+			y[i] = 'b'
+		}
+		a, b := f.prepareValue(r.lex, x, ""), f.prepareValue(r.lex, string(y), "")
+		want, _ := f.compare(r.lex, &a, &b)
+		if got, _ := f.compareAbove(r.lex, &a, &b, f.floor); got != want || want < f.floor-1e-9 {
+			t.Fatalf("%q vs %q above the floor %v: %v, compare says %v", x, y, f.floor, got, want)
+		}
+	}
 }
 
 // TestLeast: least(req) is the least similarity whose points reach req.

@@ -336,7 +336,7 @@ func damerauSimilarityAbove(a, b string, floor float64) float64 {
 	}
 	if isASCII(a) && isASCII(b) { // the usual case: lengths are byte counts, asked once
 		l := max(len(a), len(b))
-		limit := int((1 - floor) * float64(l))
+		limit := int((1-floor)*float64(l) + 1e-9) // at exactly floor: kept (1-0.8 is 0.19999…)
 		var d int
 		if l <= fastLen {
 			d = damerauMaxASCII(a, b, limit)
@@ -352,7 +352,7 @@ func damerauSimilarityAbove(a, b string, floor float64) float64 {
 	if lb := runeLen(b); lb > l {
 		l = lb
 	}
-	limit := int((1 - floor) * float64(l))
+	limit := int((1-floor)*float64(l) + 1e-9) // at exactly floor: kept (1-0.8 is 0.19999…)
 	d := damerauMax(a, b, limit)
 	if d > limit {
 		return 0
