@@ -112,10 +112,22 @@ outer:
 			buf = buf[:start] // the bytes are free again: nothing points at them
 			continue
 		}
+		if len(keys) < len(p.keyMax) {
+			p.keyMax[len(keys)] = int32(k.labelMax)
+		}
 		keys = append(keys, key)
 	}
 	p.keys, p.keysOf = keys, r.id
 	return keys
+}
+
+// KeyMaxBlocks returns KeyMaxBlock of each of BlockingKeys(p), without parsing them, once
+// BlockingKeys(p) has been asked; nil otherwise (or for a record with very many keys).
+func (r *Rule) KeyMaxBlocks(p *Prepared) []int32 {
+	if p.keysOf != r.id || p.keys == nil || len(p.keys) > len(p.keyMax) {
+		return nil
+	}
+	return p.keyMax[:len(p.keys)]
 }
 
 // StrongKeys returns the keys of p's exact identifiers, reserved against concurrent creates.

@@ -122,8 +122,44 @@ func TestBlockingKeysMatchReference(t *testing.T) {
 				want = append(want, key)
 			}
 		}
-		if got := r.BlockingKeys(p); !slices.Equal(got, want) {
+		if r.KeyMaxBlocks(p) != nil {
+			t.Fatalf("record %d: maxima before BlockingKeys", i)
+		}
+		got := r.BlockingKeys(p)
+		if !slices.Equal(got, want) {
 			t.Fatalf("record %d: BlockingKeys = %q, want %q", i, got, want)
+		}
+		checkKeyMaxBlocks(t, r, p)
+	}
+	// Keys sharing a name with different maxima: the last one's, as KeyMaxBlock says.
+	shared, err := Compile(RuleSpec{Name: "s", Entity: "contact", Fields: []FieldSpec{
+		{Attr: "firstname", Comparator: "firstname"}, {Attr: "lastname", Comparator: "lastname"}},
+		Keys: []KeySpec{
+			{Name: "n", Parts: []KeyPart{{Attr: "firstname"}}, MaxBlock: 5},
+			{Name: "n", Parts: []KeyPart{{Attr: "lastname"}}, MaxBlock: 9},
+			{Parts: []KeyPart{{Attr: "lastname", Transform: "phonetic"}}},
+		}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := shared.Prepare(Record{Entity: "contact", Attrs: map[string]string{"firstname": "Ann", "lastname": "Lee"}})
+	shared.BlockingKeys(p)
+	if m := shared.KeyMaxBlocks(p); !slices.Equal(m, []int32{9, 9, 0}) {
+		t.Fatalf("maxima of keys sharing a name = %v, want [9 9 0]", m)
+	}
+	checkKeyMaxBlocks(t, shared, p)
+}
+
+// checkKeyMaxBlocks holds KeyMaxBlocks to KeyMaxBlock key by key.
+func checkKeyMaxBlocks(t *testing.T, r *Rule, p *Prepared) {
+	t.Helper()
+	keys, maxima := r.BlockingKeys(p), r.KeyMaxBlocks(p)
+	if len(maxima) != len(keys) {
+		t.Fatalf("%d maxima for %d keys", len(maxima), len(keys))
+	}
+	for j, k := range keys {
+		if int(maxima[j]) != r.KeyMaxBlock(k) {
+			t.Fatalf("key %q: KeyMaxBlocks says %d, KeyMaxBlock %d", k, maxima[j], r.KeyMaxBlock(k))
 		}
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"math/bits"
 	"sort"
 	"strings"
+	"sync/atomic"
 )
 
 // MaxFields caps the fields of one rule (Score keeps per-field state on the stack).
@@ -21,6 +22,9 @@ type Rule struct {
 	region   string
 	cache    *candidateCache
 	id       uint64 // process-unique, tags the rule's sections of forms
+	// need is the points a score must reach for the last minimum ScoreAbove was asked for
+	// (a check asks the same one for every candidate: no logarithm per candidate).
+	need atomic.Pointer[needFor]
 	// symmetric: the rule reads the same attributes of the checked record and of a candidate
 	// of the same table, so a record's form serves either side.
 	symmetric bool
@@ -54,6 +58,7 @@ type compiledKey struct {
 	parts     []compiledPart
 	unordered bool
 	maxBlock  int
+	labelMax  int // KeyMaxBlock of the key's label: the maxBlock of the last key sharing it
 }
 
 type compiledPart struct {
@@ -286,6 +291,13 @@ func Compile(spec RuleSpec, lex *Lexicon) (*Rule, error) {
 			r.keys = append(r.keys, compiledKey{label: r.keyLabel(parts), parts: parts})
 		}
 	}
+	for i := range r.keys {
+		for _, k := range r.keys {
+			if k.label == r.keys[i].label {
+				r.keys[i].labelMax = k.maxBlock
+			}
+		}
+	}
 	if len(errs) > 0 {
 		return nil, errs
 	}
@@ -335,9 +347,11 @@ type Prepared struct {
 	formAt  int
 	formBad bool
 	scratch *CandidateScratch
-	// The blocking keys, once BlockingKeys has computed them (keysOf: the rule's id).
+	// The blocking keys, once BlockingKeys has computed them (keysOf: the rule's id), and
+	// the first keys' maxima (KeyMaxBlocks).
 	keys   []string
 	keysOf uint64
+	keyMax [24]int32
 }
 
 // prepareLazy sets p up as rec's candidate with no value prepared yet: ScoreAbove prepares
@@ -537,7 +551,7 @@ func (r *Rule) score(a, b *Prepared, force bool, min float64) Result {
 		// swapped-name reading included; a failed requirement only lowers the score).
 		// A lazily prepared candidate's pending fields count as present until prepared.
 		r.complete(a)
-		need := math.Log2(min/(1-min)) - r.spec.Prior - 1e-9
+		need := r.needFor(min)
 		most := 0.0
 		for i := range r.fields {
 			maybe := b.pending&(1<<i) != 0 || !b.vals[i].blank()
@@ -678,6 +692,19 @@ func (r *Rule) combine(sims []float64, present []bool) float64 {
 		}
 	}
 	return 1 / (1 + math.Exp2(-points))
+}
+
+// needFor is the points an evidence score must bring to reach min (a little less, so that
+// rounding keeps a candidate rather than drops it).
+type needFor struct{ min, need float64 }
+
+func (r *Rule) needFor(min float64) float64 {
+	if n := r.need.Load(); n != nil && n.min == min {
+		return n.need
+	}
+	n := &needFor{min: min, need: math.Log2(min/(1-min)) - r.spec.Prior - 1e-9}
+	r.need.Store(n)
+	return n.need
 }
 
 // least is the least similarity that brings the field req points or more (points is

@@ -464,8 +464,15 @@ func (e *Engine) Evaluate(ctx context.Context, req Request) (Decision, error) {
 		// A rule's own keys are distinct: only another rule's can repeat them. A record has a
 		// few dozen keys at most: a linear search beats a map.
 		distinct := len(keys) == 0
-		for _, k := range r.Matcher.BlockingKeys(prepared[i]) {
-			m := r.Matcher.KeyMaxBlock(k)
+		rkeys := r.Matcher.BlockingKeys(prepared[i])
+		maxima := r.Matcher.KeyMaxBlocks(prepared[i])
+		for j, k := range rkeys {
+			var m int
+			if maxima != nil {
+				m = int(maxima[j])
+			} else {
+				m = r.Matcher.KeyMaxBlock(k)
+			}
 			at := -1
 			if !distinct {
 				at = slices.Index(keys, k)
