@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"hash/fnv"
 	"math/rand/v2"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -162,4 +163,28 @@ func checkKeyMaxBlocks(t *testing.T, r *Rule, p *Prepared) {
 			t.Fatalf("key %q: KeyMaxBlocks says %d, KeyMaxBlock %d", k, maxima[j], r.KeyMaxBlock(k))
 		}
 	}
+}
+
+// TestRecycle: a Prepared given back is reused by the next preparation with none of its old
+// values, and the keys it handed out stay as they were.
+func TestRecycle(t *testing.T) {
+	r := keysRule(t)
+	recs := benchCandidates(6)
+	for i := 0; i+1 < len(recs); i++ {
+		p := r.prepare(recs[i], true)
+		keys := slices.Clone(r.BlockingKeys(p))
+		held := r.BlockingKeys(p)
+		r.Recycle(p)
+		q := r.prepare(recs[i+1], true) // most likely p again
+		fresh := &Prepared{}
+		r.prepareInto(fresh, recs[i+1], true)
+		if !reflect.DeepEqual(q.vals, fresh.vals) || !slices.Equal(r.BlockingKeys(q), r.BlockingKeys(fresh)) {
+			t.Fatalf("record %d prepared in recycled storage differs from a fresh one", i+1)
+		}
+		if !slices.Equal(held, keys) {
+			t.Fatalf("record %d: keys changed after Recycle: %q, were %q", i, held, keys)
+		}
+		r.Recycle(q)
+	}
+	r.Recycle(&Prepared{}) // not this rule's: ignored
 }

@@ -6,6 +6,7 @@ import (
 	"math/bits"
 	"sort"
 	"strings"
+	"sync"
 	"sync/atomic"
 )
 
@@ -25,6 +26,8 @@ type Rule struct {
 	// need is the points a score must reach for the last minimum ScoreAbove was asked for
 	// (a check asks the same one for every candidate: no logarithm per candidate).
 	need atomic.Pointer[needFor]
+	// recycled holds Prepared values given back (Recycle).
+	recycled sync.Pool
 	// symmetric: the rule reads the same attributes of the checked record and of a candidate
 	// of the same table, so a record's form serves either side.
 	symmetric bool
@@ -449,9 +452,25 @@ func (r *Rule) PrepareCandidate(rec Record) *Prepared {
 }
 
 func (r *Rule) prepare(rec Record, cand bool) *Prepared {
-	p := &Prepared{}
+	p, _ := r.recycled.Get().(*Prepared)
+	if p == nil {
+		p = &Prepared{}
+	}
 	r.prepareInto(p, rec, cand)
 	return p
+}
+
+// Recycle gives back p, which Prepare or IndexEntryPrepared returned and which its caller
+// no longer reads: a later preparation reuses its storage (a scan prepares every row and
+// every record it loads once). Strings of p, its keys (BlockingKeys) included, stay valid;
+// its values do not.
+func (r *Rule) Recycle(p *Prepared) {
+	if p == nil || len(p.vals) != len(r.fields) {
+		return
+	}
+	vals := p.vals // cleared when reused (prepareInto)
+	*p = Prepared{vals: vals}
+	r.recycled.Put(p)
 }
 
 // prepareInto is prepare into p, reusing its storage.

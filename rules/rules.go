@@ -3,6 +3,7 @@ package rules
 import (
 	"slices"
 	"sort"
+	"unsafe"
 
 	"github.com/dedupegate/dedupegate/matcher"
 )
@@ -155,8 +156,9 @@ func (s *Set) IndexKeys(rec matcher.Record) []string {
 // a linear search beats a map.
 func appendNew(keys, ks []string) []string {
 	if len(keys) == 0 && len(ks) > 0 {
-		// One rule's keys are distinct already.
-		return append(keys, ks...)
+		// One rule's keys are distinct already: taken as they are (clipped, so that an
+		// append never writes into the rule's own slice).
+		return slices.Clip(ks)
 	}
 	for _, k := range ks {
 		if !slices.Contains(keys, k) {
@@ -182,9 +184,12 @@ func (s *Set) IndexEntryEach(rec matcher.Record, each func(*Rule, *matcher.Prepa
 		keys = appendNew(keys, ks)
 		if each != nil {
 			each(r, p)
+		} else {
+			r.Matcher.Recycle(p) // its keys are kept; its values are read no more
 		}
 	}
-	return keys, string(form)
+	// The buffer is the form's own from here (nothing writes to it again): no copy.
+	return keys, unsafe.String(unsafe.SliceData(form), len(form))
 }
 
 // IndexedAttrs returns the attributes of entity that rules read when it is a candidate: the

@@ -430,7 +430,10 @@ func check(ctx context.Context, eng *rules.Engine, file *fileIndex, entity, entr
 		}
 	}
 	d, err := eng.Evaluate(rctx, req)
-	r.prepared = nil // the row is checked: its prepared values are garbage now
+	for _, rp := range r.prepared {
+		rp.rule.Matcher.Recycle(rp.p) // the row is checked: its values are read no more
+	}
+	r.prepared = nil
 	if err != nil {
 		res.Decision, res.undecided = DecisionError, true
 		res.Error = fmt.Sprintf("line %d: not checked: %v", r.line, err)
