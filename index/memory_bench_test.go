@@ -45,7 +45,7 @@ func BenchmarkMemoryLookup(b *testing.B) {
 	for i := range queries {
 		ks := keysOf(r.IntN(2 * n)) // half of them name no record
 		ks = append(ks, fmt.Sprintf("contact|x|%d", i))
-		queries[i] = rules.Lookup{Keys: ks, PerKeyLimit: 200, MaxBlock: map[string]int{ks[10]: 12, ks[11]: 10, ks[12]: 10, ks[13]: 10}}
+		queries[i] = rules.Lookup{Keys: ks, PerKeyLimit: 200, MaxBlocks: []int{10: 12, 11: 10, 12: 10, 13: 10}}
 	}
 	b.ResetTimer()
 	found := 0

@@ -3,7 +3,6 @@ package rules
 import (
 	"context"
 	"fmt"
-	"maps"
 	"slices"
 	"strings"
 	"testing"
@@ -141,15 +140,15 @@ type lookupRecorder struct{ got []Lookup }
 
 func (l *lookupRecorder) Lookup(_ context.Context, q Lookup) (LookupResult, error) {
 	// A copy: the engine reuses an inline lookup's storage once Lookup returns.
-	q.Keys, q.MaxBlocks, q.MaxBlock = slices.Clone(q.Keys), slices.Clone(q.MaxBlocks), maps.Clone(q.MaxBlock)
+	q.Keys, q.MaxBlocks = slices.Clone(q.Keys), slices.Clone(q.MaxBlocks)
 	l.got = append(l.got, q)
 	return LookupResult{}, nil
 }
 func (l *lookupRecorder) Release(context.Context, []string, string) error { return nil }
 
-// TestLookupMaxBlocks: the engine's maxima by position (Lookup.MaxBlocks) are those of the
-// MaxBlock map for every key, where two rules read one key with different maxima (the larger
-// wins; none beats any) and where only one rule has the key.
+// TestLookupMaxBlocks: the engine's maxima by position (Lookup.MaxBlocks) are each key's,
+// where two rules read one key with different maxima (the larger wins; none beats any) and
+// where only one rule has the key, for remote and inline indexes (pooled storage reused).
 func TestLookupMaxBlocks(t *testing.T) {
 	compile := func(name string, keys ...matcher.KeySpec) *Rule {
 		spec := matcher.RuleSpec{Name: name, Entity: "contact", Fields: []matcher.FieldSpec{
@@ -188,8 +187,8 @@ func TestLookupMaxBlocks(t *testing.T) {
 			for i, k := range q.Keys {
 				name := k[strings.Index(k, "|")+1:]
 				name = name[:strings.Index(name, "|")]
-				if q.MaxAt(i) != q.MaxBlock[k] || q.MaxAt(i) != want[name] {
-					t.Fatalf("inline %v: key %q: MaxAt %d, MaxBlock %d, want %d", inline, k, q.MaxAt(i), q.MaxBlock[k], want[name])
+				if q.MaxAt(i) != want[name] {
+					t.Fatalf("inline %v: key %q: MaxAt %d, want %d", inline, k, q.MaxAt(i), want[name])
 				}
 			}
 		}

@@ -108,15 +108,12 @@ type Lookup struct {
 	Keys []string
 	// PerKeyLimit caps the records read per key (the guard against huge blocks).
 	PerKeyLimit int
-	// MaxBlock names the keys (a rule's broad keys) that the index skips when more records
-	// than the given number are filed under them (block purging). Use Skip.
-	MaxBlock map[string]int
-	// MaxBlocks, when as long as Keys, is MaxBlock by position (0: no maximum), for indexes
-	// that read the keys in order: SkipAt and ReadForAt then look up no map. The engine
-	// fills both.
+	// MaxBlocks[i] is the maximum of Keys[i], a rule's broad key: the index skips the key
+	// when more records than that are filed under it (block purging). 0, or past the end of
+	// MaxBlocks: no maximum. Use SkipAt and ReadForAt.
 	MaxBlocks []int
 	// Elsewhere counts, per key, records of the same block that the caller holds apart from
-	// this index (the scan's earlier rows of the file): Skip counts them toward MaxBlock, so
+	// this index (the scan's earlier rows of the file): SkipAt counts them toward the maximum, so
 	// that a block is purged on its whole size, as if they were filed here too.
 	Elsewhere map[string]int
 	// Into is storage the index may append the candidates to (LookupResult.Records then
@@ -129,30 +126,17 @@ type Lookup struct {
 	TTL     time.Duration
 }
 
-// Skip reports whether the index skips key, filed for size records: the key has a MaxBlock
-// and size, with the key's Elsewhere, exceeds it. An index learns whether a block exceeds m
-// by reading at most m+1 of its records (ReadFor). An index reports the keys it skips in
-// LookupResult.Skipped when Elsewhere is not nil.
-func (q Lookup) Skip(key string, size int) bool {
-	m := q.MaxBlock[key]
-	if m <= 0 {
-		return false
-	}
-	if q.Elsewhere != nil {
-		size += q.Elsewhere[key]
-	}
-	return size > m
-}
-
-// MaxAt returns the MaxBlock of Keys[i] (0: none).
+// MaxAt returns the maximum of Keys[i] (0: none).
 func (q Lookup) MaxAt(i int) int {
-	if len(q.MaxBlocks) == len(q.Keys) {
+	if i < len(q.MaxBlocks) {
 		return q.MaxBlocks[i]
 	}
-	return q.MaxBlock[q.Keys[i]]
+	return 0
 }
 
-// SkipAt is Skip for Keys[i].
+// SkipAt reports whether the index skips Keys[i], filed for size records: the key has a
+// maximum and size, with the key's Elsewhere, exceeds it. An index learns whether a block
+// exceeds its maximum by reading at most ReadForAt(i) of its records.
 func (q Lookup) SkipAt(i, size int) bool {
 	m := q.MaxAt(i)
 	if m <= 0 {
@@ -164,19 +148,11 @@ func (q Lookup) SkipAt(i, size int) bool {
 	return size > m
 }
 
-// ReadForAt is ReadFor for Keys[i].
+// ReadForAt returns how many records of Keys[i]'s block the index needs to read: its maximum
+// + 1 for a key with one (enough to tell whether its block is over it; PerKeyLimit then caps
+// what is returned), else PerKeyLimit. 0: all of them.
 func (q Lookup) ReadForAt(i int) int {
 	if m := q.MaxAt(i); m > 0 {
-		return m + 1
-	}
-	return q.PerKeyLimit
-}
-
-// ReadFor returns how many records of key's block the index needs to read: MaxBlock+1 for a
-// key with a maximum (enough to tell whether its block is over it; PerKeyLimit then caps
-// what is returned), else PerKeyLimit. 0: all of them.
-func (q Lookup) ReadFor(key string) int {
-	if m := q.MaxBlock[key]; m > 0 {
 		return m + 1
 	}
 	return q.PerKeyLimit
@@ -189,7 +165,7 @@ type LookupResult struct {
 	Records []matcher.Record
 	// Conflicts are the Reserve keys held by another holder.
 	Conflicts []string
-	// Skipped are the keys of the lookup skipped as over their MaxBlock (Lookup.Skip), each
+	// Skipped are the keys of the lookup skipped as over their maximum (Lookup.SkipAt), each
 	// once, reported when the lookup's Elsewhere is not nil: a caller that also holds records
 	// under them skips them too.
 	Skipped []string
@@ -372,7 +348,6 @@ type evalScratch struct {
 	active    []*Rule
 	prepared  []*matcher.Prepared
 	keys      []string
-	maxBlock  map[string]int
 	maxBlocks []int
 }
 
@@ -441,16 +416,14 @@ func (e *Engine) Evaluate(ctx context.Context, req Request) (Decision, error) {
 	prepared := slices.Grow(es.prepared[:0], len(active))[:len(active)]
 	es.prepared = prepared
 	var keys, strong []string
-	var maxBlock map[string]int
 	var maxBlocks []int
 	if il, ok := e.index.(InlineLooker); ok && il.LooksUpInline() {
 		// An in-process index is done with the keys when Lookup returns; a remote one may
 		// still be reading them after a timeout: its keys are the decision's own.
-		keys, maxBlock, maxBlocks = es.keys[:0], es.maxBlock, es.maxBlocks[:0]
+		keys, maxBlocks = es.keys[:0], es.maxBlocks[:0]
 		defer func() {
 			clear(keys)
-			clear(maxBlock)
-			es.keys, es.maxBlock, es.maxBlocks = keys[:0], maxBlock, maxBlocks[:0]
+			es.keys, es.maxBlocks = keys[:0], maxBlocks[:0]
 		}()
 	}
 	var strongRule map[string]*Rule
@@ -480,20 +453,9 @@ func (e *Engine) Evaluate(ctx context.Context, req Request) (Decision, error) {
 			if at < 0 {
 				keys = append(keys, k)
 				maxBlocks = append(maxBlocks, m)
-				if m > 0 {
-					if maxBlock == nil {
-						maxBlock = map[string]int{}
-					}
-					maxBlock[k] = m
-				}
 			} else if maxBlocks[at] > 0 && (m == 0 || m > maxBlocks[at]) {
 				// Another rule reads the same key with a larger maximum (or none): it wins.
 				maxBlocks[at] = m
-				if m == 0 {
-					delete(maxBlock, k)
-				} else {
-					maxBlock[k] = m
-				}
 			}
 		}
 		if e.cfg.Reservations && req.Holder != "" && req.Message == "Create" {
@@ -514,7 +476,7 @@ func (e *Engine) Evaluate(ctx context.Context, req Request) (Decision, error) {
 	// the candidates themselves are appended to its storage.
 	scratch := &es.cand
 	res, err := e.lookup(ctx, active, req, Lookup{
-		Keys: keys, PerKeyLimit: e.cfg.PerKeyLimit, MaxBlock: maxBlock, MaxBlocks: maxBlocks,
+		Keys: keys, PerKeyLimit: e.cfg.PerKeyLimit, MaxBlocks: maxBlocks,
 		Reserve: strong, Holder: req.Holder, TTL: e.cfg.ReservationTTL, Into: es.recs[:0],
 	})
 	if err != nil {

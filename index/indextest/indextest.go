@@ -36,7 +36,7 @@ type Factory func(t *testing.T) Index
 // Options relax the suite for an index under test conditions it would not meet in use.
 type Options struct {
 	// KeyCollisions: different keys' members are forced to share ranges (a test of hash
-	// collisions), so a block may look larger than it is and a key with a MaxBlock be skipped
+	// collisions), so a block may look larger than it is and a key with a maximum (MaxBlocks) be skipped
 	// at or under its maximum. Over the maximum it must still be skipped.
 	KeyCollisions bool
 }
@@ -200,8 +200,8 @@ func testPerKeyLimit(t *testing.T, x Index, opts Options) {
 	if n := len(lookup(t, x, rules.Lookup{Keys: []string{"contact|last|smith"}}).Records); n != 12 {
 		t.Fatalf("no limit: got %d, want 12", n)
 	}
-	// A key's MaxBlock (a rule's broad key) skips that key, and only that key, when its block
-	// is larger; a block of exactly MaxBlock records is read.
+	// A key's maximum (MaxBlocks: a rule's broad key) skips that key, and only that key, when its block
+	// is larger; a block of exactly that many records is read.
 	for _, tc := range []struct {
 		name     string
 		perKey   int
@@ -216,7 +216,7 @@ func testPerKeyLimit(t *testing.T, x Index, opts Options) {
 		{"maximum above PerKeyLimit, block over it", 4, 11, 0},
 	} {
 		res = lookup(t, x, rules.Lookup{Keys: []string{"contact|last|smith", "contact|email|solo"}, PerKeyLimit: tc.perKey,
-			MaxBlock: map[string]int{"contact|last|smith": tc.maxBlock}})
+			MaxBlocks: []int{tc.maxBlock}})
 		got := refs(t, res.Records)
 		if opts.KeyCollisions && len(got) == 1 {
 			continue // skipped as if over its maximum: allowed when ranges are shared
@@ -277,25 +277,25 @@ func testBigBlocks(t *testing.T, x Index, opts Options) {
 		if got := len(lookup(t, x, rules.Lookup{Keys: []string{k}, PerKeyLimit: 25}).Records); got != 25 {
 			t.Fatalf("%s limited to 25: got %d", k, got)
 		}
-		// A big block is skipped when it is over its MaxBlock by one record, read when at it.
+		// A big block is skipped when it is over its maximum by one record, read when at it.
 		size := len(ids)
-		over := lookup(t, x, rules.Lookup{Keys: []string{k}, MaxBlock: map[string]int{k: size - 1}})
+		over := lookup(t, x, rules.Lookup{Keys: []string{k}, MaxBlocks: []int{size - 1}})
 		if len(over.Records) != 0 || len(over.Skipped) != 0 {
 			t.Fatalf("%s (%d records) with max block %d: got %d records, skipped %q; want none, and no report without Elsewhere", k, size, size-1, len(over.Records), over.Skipped)
 		}
 		// A caller counting blocks with records of its own (Elsewhere, even empty) is told.
-		over = lookup(t, x, rules.Lookup{Keys: []string{k}, MaxBlock: map[string]int{k: size - 1}, Elsewhere: map[string]int{}})
+		over = lookup(t, x, rules.Lookup{Keys: []string{k}, MaxBlocks: []int{size - 1}, Elsewhere: map[string]int{}})
 		if len(over.Records) != 0 || !slices.Equal(over.Skipped, []string{k}) {
 			t.Fatalf("%s (%d records) with max block %d: got %d records, skipped %q; want none, skipped", k, size, size-1, len(over.Records), over.Skipped)
 		}
 		// Twice: the first read may teach the index that the key is big.
 		for range 2 {
-			res := lookup(t, x, rules.Lookup{Keys: []string{k}, MaxBlock: map[string]int{k: 12}, Elsewhere: map[string]int{}})
+			res := lookup(t, x, rules.Lookup{Keys: []string{k}, MaxBlocks: []int{12}, Elsewhere: map[string]int{}})
 			if len(res.Records) != 0 || !slices.Equal(res.Skipped, []string{k}) {
 				t.Fatalf("%s (%d records) with max block 12: got %d records, skipped %q; want none, skipped", k, size, len(res.Records), res.Skipped)
 			}
 		}
-		at := lookup(t, x, rules.Lookup{Keys: []string{k}, MaxBlock: map[string]int{k: size}, Elsewhere: map[string]int{}})
+		at := lookup(t, x, rules.Lookup{Keys: []string{k}, MaxBlocks: []int{size}, Elsewhere: map[string]int{}})
 		if !opts.KeyCollisions || len(at.Records) > 0 {
 			wantRefs(t, k+" at its max block", at.Records, ids...)
 			if len(at.Skipped) != 0 {
@@ -309,7 +309,7 @@ func testBigBlocks(t *testing.T, x Index, opts Options) {
 }
 
 // testElsewhere checks that records the caller holds apart (Lookup.Elsewhere) count toward a
-// key's MaxBlock, and that the skipped keys are reported once each.
+// key's maximum, and that the skipped keys are reported once each.
 func testElsewhere(t *testing.T, x Index, opts Options) {
 	var block []string
 	for i := range 8 {
@@ -333,7 +333,7 @@ func testElsewhere(t *testing.T, x Index, opts Options) {
 		{"an empty key at its maximum elsewhere", map[string]int{empty: 10}, true, nil},
 		{"elsewhere for a key without a maximum", map[string]int{"contact|email|solo": 50}, true, nil},
 	} {
-		q := rules.Lookup{Keys: []string{k, empty, k, "contact|email|solo"}, MaxBlock: map[string]int{k: 10, empty: 10}, Elsewhere: tc.elsewhere}
+		q := rules.Lookup{Keys: []string{k, empty, k, "contact|email|solo"}, MaxBlocks: []int{10, 10, 10, 0}, Elsewhere: tc.elsewhere}
 		res := lookup(t, x, q)
 		want := []string{"contact/" + solo}
 		if tc.read {

@@ -522,7 +522,7 @@ func TestKnownBigKeysAreNotRead(t *testing.T) {
 	if _, err := reader.Lookup(t.Context(), rules.Lookup{Keys: []string{"own|3"}}); err != nil {
 		t.Fatal(err)
 	}
-	q := rules.Lookup{Keys: []string{"contact|bd|1980-01-01", "own|7"}, MaxBlock: map[string]int{"contact|bd|1980-01-01": 10}}
+	q := rules.Lookup{Keys: []string{"contact|bd|1980-01-01", "own|7"}, MaxBlocks: []int{10}}
 	var sent []int64
 	for range 2 {
 		before := cmds.cmds.Load()

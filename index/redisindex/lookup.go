@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -66,8 +67,20 @@ func (x *Index) lookup(ctx context.Context, st *state, q rules.Lookup) (rules.Lo
 	}
 
 	// Round trip 1: every key's bucket range and list, and the reservations.
-	keys := dedupe(q.Keys)
+	keys, maxes := distinctKeys(q)
 	kids := make([]uint64, len(keys))
+	// A key's block is skipped when it is over the key's maximum (rules.Lookup.SkipAt, for
+	// keys[i]); ReadForAt, how many of its records a read needs.
+	skipAt := func(i, size int) bool {
+		m := maxes[i]
+		if m <= 0 {
+			return false
+		}
+		if q.Elsewhere != nil {
+			size += q.Elsewhere[keys[i]]
+		}
+		return size > m
+	}
 	// Keys over their maximum, reported in out.Skipped to a caller that counts blocks with
 	// records of its own (q.Elsewhere); nil otherwise.
 	var skipped []bool
@@ -87,8 +100,8 @@ func (x *Index) lookup(ctx context.Context, st *state, q rules.Lookup) (rules.Lo
 		kids[i] = keyID(k)
 	}
 	knownBig := x.big.known(kids) // one read lock for the lookup's keys
-	for i, k := range keys {
-		if m := q.MaxBlock[k]; m > 0 && m < bigAt {
+	for i := range keys {
+		if m := maxes[i]; m > 0 && m < bigAt {
 			if big := i < 64 && knownBig&(1<<i) != 0 || i >= 64 && x.big.has(kids[i]); big {
 				// Known to have a list (its marker, once written, stays for the life of the
 				// index), so over this maximum: skipped without a read, as its read would be.
@@ -100,12 +113,16 @@ func (x *Index) lookup(ctx context.Context, st *state, q rules.Lookup) (rules.Lo
 		args := make([]any, 4, 7)
 		args[0], args[1], args[2], args[3] = "zrangebylex", st.keyBucket(kids[i]), lo, hi
 		stop := int64(-1)
-		if limit := q.ReadFor(k); limit > 0 {
+		limit := q.PerKeyLimit
+		if maxes[i] > 0 {
+			limit = maxes[i] + 1
+		}
+		if limit > 0 {
 			args = append(args, "limit", 0, limit)
 			stop = int64(limit) - 1
 		}
 		ranges[i] = pipe.Do(ctx, args...)
-		if m := q.MaxBlock[k]; m > 0 && m < bigAt {
+		if m := maxes[i]; m > 0 && m < bigAt {
 			// A key with a list holds more than bigAt records, so it is over this maximum
 			// whatever the list says: the marker in its range is enough to skip it.
 			continue
@@ -211,11 +228,11 @@ func (x *Index) lookup(ctx context.Context, st *state, q rules.Lookup) (rules.Lo
 				add(binary.BigEndian.Uint32([]byte(l)))
 			}
 		}
-		// Both reads stop at ReadFor, so a block over its maximum shows at least MaxBlock+1
+		// Both reads stop at ReadForAt, so a block over its maximum shows at least max+1
 		// distinct records, and the key is skipped without reading them. Members of another
 		// key in the range (only when the two keys' 48-bit ids collide) can make a block look
 		// larger than it is; records sharing a slot, smaller (counted again below).
-		if q.Skip(keys[i], len(named[i])) {
+		if skipAt(i, len(named[i])) {
 			named[i] = nil
 			skip(i)
 			continue
@@ -261,7 +278,7 @@ func (x *Index) lookup(ctx context.Context, st *state, q rules.Lookup) (rules.Lo
 
 	// Per key, in member order: the entries filed under that very key (a hash collision can
 	// put other records in a slot, or other keys' members in a range), none when they are more
-	// than the key's MaxBlock, else at most PerKeyLimit of them, each record once overall.
+	// than the key's maximum, else at most PerKeyLimit of them, each record once overall.
 	seen := make(map[string]bool, len(rids))
 	out.Records = make([]matcher.Record, 0, len(rids))
 	var own []*entry
@@ -277,7 +294,7 @@ func (x *Index) lookup(ctx context.Context, st *state, q rules.Lookup) (rules.Lo
 		if skipped != nil && skipped[i] {
 			continue
 		}
-		if q.Skip(keys[i], len(own)) {
+		if skipAt(i, len(own)) {
 			skip(i)
 			continue // records sharing a slot: the block is over its maximum after all
 		}
@@ -449,17 +466,32 @@ func (x *Index) Settle(ctx context.Context, keys []string) error {
 	return nil
 }
 
-func dedupe(keys []string) []string {
-	if len(keys) < 2 {
-		return keys
+// distinctKeys returns q's keys without repeats, each with its maximum (rules.Lookup.MaxAt,
+// of its first occurrence). The engine's keys are distinct already: returned as they are,
+// with no map built.
+func distinctKeys(q rules.Lookup) ([]string, []int) {
+	keys := q.Keys
+	maxes := make([]int, 0, len(keys))
+	repeated := false
+	for i, k := range keys {
+		if len(keys) > 32 || slices.Contains(keys[:i], k) {
+			repeated = true
+			break
+		}
+		maxes = append(maxes, q.MaxAt(i))
+	}
+	if !repeated {
+		return keys, maxes // the engine's keys: distinct already
 	}
 	seen := make(map[string]bool, len(keys))
 	out := make([]string, 0, len(keys))
-	for _, k := range keys {
+	maxes = maxes[:0]
+	for i, k := range keys {
 		if !seen[k] {
 			seen[k] = true
 			out = append(out, k)
+			maxes = append(maxes, q.MaxAt(i))
 		}
 	}
-	return out
+	return out, maxes
 }
