@@ -117,7 +117,8 @@ type Lookup struct {
 	// that a block is purged on its whole size, as if they were filed here too.
 	Elsewhere map[string]int
 	// Into is storage the index may append the candidates to (LookupResult.Records then
-	// shares it): the engine reuses it from decision to decision. An index may ignore it.
+	// shares it): the engine reuses it from decision to decision, and gives it only to an
+	// index that looks up inline (InlineLooker). An index may ignore it.
 	Into []matcher.Record
 	// Reserve are strong keys to claim for Holder for TTL. A key already claimed by Holder
 	// (Dataverse's retry of the same request) is claimed again, not reported as a conflict.
@@ -417,10 +418,11 @@ func (e *Engine) Evaluate(ctx context.Context, req Request) (Decision, error) {
 	es.prepared = prepared
 	var keys, strong []string
 	var maxBlocks []int
+	var into []matcher.Record
 	if il, ok := e.index.(InlineLooker); ok && il.LooksUpInline() {
-		// An in-process index is done with the keys when Lookup returns; a remote one may
-		// still be reading them after a timeout: its keys are the decision's own.
-		keys, maxBlocks = es.keys[:0], es.maxBlocks[:0]
+		// An in-process index is done with the keys and storage when Lookup returns; a
+		// remote one may still be at work after a timeout: it gets the decision's own.
+		keys, maxBlocks, into = es.keys[:0], es.maxBlocks[:0], es.recs[:0]
 		defer func() {
 			clear(keys)
 			es.keys, es.maxBlocks = keys[:0], maxBlocks[:0]
@@ -477,12 +479,14 @@ func (e *Engine) Evaluate(ctx context.Context, req Request) (Decision, error) {
 	scratch := &es.cand
 	res, err := e.lookup(ctx, active, req, Lookup{
 		Keys: keys, PerKeyLimit: e.cfg.PerKeyLimit, MaxBlocks: maxBlocks,
-		Reserve: strong, Holder: req.Holder, TTL: e.cfg.ReservationTTL, Into: es.recs[:0],
+		Reserve: strong, Holder: req.Holder, TTL: e.cfg.ReservationTTL, Into: into,
 	})
 	if err != nil {
 		return Decision{}, err
 	}
-	if n := len(res.Records); n > 0 && unsafe.SliceData(res.Records) == unsafe.SliceData(es.recs) {
+	if n := len(res.Records); into == nil || n == 0 {
+		// No storage lent, or nothing in it.
+	} else if unsafe.SliceData(res.Records) == unsafe.SliceData(into) {
 		filled = res.Records
 	} else if n > cap(es.recs) {
 		// Outgrown (the index grew its own slice, or ignored Into): larger storage next
