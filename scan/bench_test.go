@@ -61,7 +61,8 @@ func peakRSS() float64 {
 // 5% re-entered CRM contacts, 2% repeats within the file) against an export of as many
 // existing contacts loaded in memory, writing the JSONL results, the clean file and the report
 // to disk, and prints the load and scan rates and the peak RSS. SCAN_BENCH_IMPORT_ROWS sets
-// the import file's rows apart from the CRM's. Two rule sets:
+// the import file's rows apart from the CRM's, SCAN_BENCH_BATCH the pipeline's batch size
+// (Config.BatchSize). Two rule sets:
 // shipped-rules is configs/rules.yaml (the real cost); email-rule has one exact email key
 // (testdata/rules-email.yaml), which measures the pipeline itself. SCAN_BENCH_RULES=shipped or
 // email runs one of them.
@@ -156,7 +157,8 @@ func benchScan(b *testing.B, set *rules.Set, dir, crmPath, impPath string, truth
 			}
 		}
 		rw, _ := NewResultWriter(OutputJSONL, outs[0])
-		sum, err = Scan(ctx, Config{Entity: "contact", Rules: set, CRM: idx,
+		batch, _ := strconv.Atoi(os.Getenv("SCAN_BENCH_BATCH")) // Config.BatchSize; 0: the default
+		sum, err = Scan(ctx, Config{Entity: "contact", Rules: set, CRM: idx, BatchSize: batch,
 			Input: Input{Name: "import.csv", Mapping: m, IDColumn: "id"}}, in, Outputs{Results: rw, Clean: outs[1], Report: outs[2]})
 		in.Close()
 		for _, o := range outs {
