@@ -196,7 +196,7 @@ func (f *field) compareAbove(lex *Lexicon, a, b *value, min float64) (float64, n
 		s, n := personNameSim(lex, a, b)
 		return s, f.fix(s, n)
 	case kEmail:
-		s, n := emailSimAbove(a, b, min)
+		s, n := emailSim(a, b, min)
 		return s, f.fix(s, n)
 	case kPhone:
 		s, n := phoneSim(a, b)
@@ -205,7 +205,7 @@ func (f *field) compareAbove(lex *Lexicon, a, b *value, min float64) (float64, n
 		s, n := companySim(a, b)
 		return s, f.fix(s, n)
 	case kAddress:
-		s, n := addressSimAbove(a, b, min)
+		s, n := addressSim(a, b, min)
 		return s, f.fix(s, n)
 	case kDate:
 		s, n := dateSim(a, b)
@@ -397,11 +397,10 @@ func personNameSim(lex *Lexicon, a, b *value) (float64, note) {
 	return s, worst
 }
 
-func emailSim(a, b *value) (float64, note) { return emailSimAbove(a, b, 0) }
-
-// emailSimAbove is emailSim for a caller that needs min or more (field.compareAbove): the
-// edit distance is bounded by min where it is tighter than the comparator's own 0.7.
-func emailSimAbove(a, b *value, min float64) (float64, note) {
+// emailSim compares two addresses for a caller that needs min or more (field.compareAbove;
+// 0: the exact similarity): the edit distance is bounded by min where it is tighter than the
+// comparator's own 0.7.
+func emailSim(a, b *value, min float64) (float64, note) {
 	if a.norm == b.norm {
 		return 1, equalNote(a, b)
 	}
@@ -523,11 +522,10 @@ func tokenSetSim(x, y []string) (float64, note) {
 	return s, noteSimilar
 }
 
-func addressSim(a, b *value) (float64, note) { return addressSimAbove(a, b, 0) }
-
-// addressSimAbove is addressSim for a caller that needs min or more (field.compareAbove):
-// the house-number and unit factors bound the similarity before the streets are compared.
-func addressSimAbove(a, b *value, min float64) (float64, note) {
+// addressSim compares two street lines for a caller that needs min or more
+// (field.compareAbove; 0: the exact similarity): the house-number and unit factors bound the
+// similarity before the streets are compared.
+func addressSim(a, b *value, min float64) (float64, note) {
 	if a.norm == b.norm {
 		return 1, equalNote(a, b)
 	}

@@ -432,16 +432,6 @@ type formDecoder struct {
 	bad bool
 }
 
-func (d *formDecoder) byte() byte {
-	if len(d.s) == 0 {
-		d.bad = true
-		return 0
-	}
-	b := d.s[0]
-	d.s = d.s[1:]
-	return b
-}
-
 func (d *formDecoder) uint() uint64 {
 	x, n := uvarint(d.s)
 	if n <= 0 {

@@ -159,7 +159,7 @@ func (f *fileIndex) id(row int) string {
 }
 
 // blocks returns, for each key of q, the rows before limit filed under it, at most
-// q.ReadFor(key) of them: enough to tell whether the key's block is over its maximum, and all
+// q.ReadForAt(i) of them: enough to tell whether the key's block is over its maximum, and all
 // that a lookup returns otherwise (reusing dst; a key's one row is kept in single, which must
 // have room for one per key).
 func (f *fileIndex) blocks(dst [][]int32, single []int32, q rules.Lookup, limit int) [][]int32 {
