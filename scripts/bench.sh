@@ -117,12 +117,13 @@ pids+=($!)
 gateway_pid=$!
 "$bench" noop --listen "127.0.0.1:$nport" >"$work/noop.out" 2>&1 &
 pids+=($!)
+noop_pid=$!
 wait_http "http://127.0.0.1:$gport/healthz"
 wait_http "http://127.0.0.1:$gport/readyz"
 
 "$bench" run --gateway "http://127.0.0.1:$gport" --noop "http://127.0.0.1:$nport" --secret "$secret" \
 	--redis "127.0.0.1:$rport" --n "$records" --rate "$rate" --conns "$conns" --fixed "$fixed" --peak "$peak" --dup "$dup" \
-	--profile-url "http://127.0.0.1:$pport" --profile-out "$work/cpu.pprof" --gateway-pid "$gateway_pid" --redis-pid "$redis_pid" \
+	--profile-url "http://127.0.0.1:$pport" --profile-out "$work/cpu.pprof" --gateway-pid "$gateway_pid" --redis-pid "$redis_pid" --noop-pid "$noop_pid" \
 	${BENCH_TIMELINE:+--timeline "$BENCH_TIMELINE"}
 
 if [ -s "$work/cpu.pprof" ]; then

@@ -482,6 +482,7 @@ func runDrive(ctx context.Context, args []string, stdout io.Writer) error {
 	profOut := fs.String("profile-out", "cpu.pprof", "where to write that profile")
 	gwPID := fs.Int("gateway-pid", 0, "the gateway's process id: report its CPU time per decision (Linux)")
 	redisPID := fs.Int("redis-pid", 0, "redis-server's process id: report its CPU time per decision (Linux)")
+	noopPID := fs.Int("noop-pid", 0, "the no-op server's process id: report its CPU time per request, for the ratio's budget (Linux)")
 	timeline := fs.String("timeline", "", "write the gateway's fixed-rate requests to this file: due time (Unix ns), latency (ns), outcome")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -593,6 +594,10 @@ func runDrive(ctx context.Context, args []string, stdout io.Writer) error {
 	// The peak: a closed loop at each concurrency, the best of them. More requests in flight
 	// let concurrent lookups share Redis round trips (docs/index.md), up to the point where
 	// waiting costs more than sharing saves.
+	var peakStatsBefore, peakStatsAfter map[string]cmdStat
+	if rc != nil {
+		peakStatsBefore = commandStats(ctx, rc)
+	}
 	var gwPeaks []peakRun
 	for i, c := range levels {
 		gwCPU2, redisCPU2, selfCPU2 := procCPU(*gwPID), procCPU(*redisPID), procCPU(os.Getpid())
@@ -603,10 +608,16 @@ func runDrive(ctx context.Context, args []string, stdout io.Writer) error {
 		}
 		gwPeaks = append(gwPeaks, peakRun{conns: c, s: summarize(ph), gw: gwCPU3 - gwCPU2, redis: redisCPU3 - redisCPU2, self: selfCPU3 - selfCPU2})
 	}
+	if rc != nil {
+		peakStatsAfter = commandStats(ctx, rc)
+	}
 	noopFixed := d.fixedRate(ctx, noopHook, *rate, *fixed/2)
 	var noopPeaks []peakRun
 	for _, c := range levels {
-		noopPeaks = append(noopPeaks, peakRun{conns: c, s: summarize(d.closedLoop(ctx, noopHook, c, *peak))})
+		noopCPU0, selfCPU0 := procCPU(*noopPID), procCPU(os.Getpid())
+		ph := d.closedLoop(ctx, noopHook, c, *peak)
+		noopCPU1, selfCPU1 := procCPU(*noopPID), procCPU(os.Getpid())
+		noopPeaks = append(noopPeaks, peakRun{conns: c, s: summarize(ph), gw: noopCPU1 - noopCPU0, self: selfCPU1 - selfCPU0})
 	}
 	gwBest, noopBest := bestRun(gwPeaks), bestRun(noopPeaks)
 
@@ -647,12 +658,7 @@ func runDrive(ctx context.Context, args []string, stdout io.Writer) error {
 		}
 	}
 	if *gwPID > 0 && *redisPID > 0 {
-		per := func(d time.Duration, n int) string {
-			if n == 0 || d < 0 {
-				return "?"
-			}
-			return strconv.FormatFloat(float64(d.Microseconds())/float64(n), 'f', 0, 64)
-		}
+		per := perRequest
 		fmt.Fprintf(stdout, "CPU time per decision, fixed rate: gateway %s µs, redis-server %s µs, load generator %s µs\n",
 			per(gwCPU1-gwCPU0, len(gwFixed.results)), per(redisCPU1-redisCPU0, len(gwFixed.results)), per(selfCPU1-selfCPU0, len(gwFixed.results)))
 		for _, r := range gwPeaks {
@@ -663,14 +669,35 @@ func runDrive(ctx context.Context, args []string, stdout io.Writer) error {
 			fmt.Fprintf(stdout, "CPU time per decision, peak at %d in flight: gateway %s µs, redis-server %s µs, load generator %s µs%s\n",
 				r.conns, per(r.gw, r.s.n), per(r.redis, r.s.n), per(r.self, r.s.n), note)
 		}
+		if peakDecisions := peakRequests(gwPeaks); peakDecisions > 0 {
+			if line := costByCommand(peakStatsBefore, peakStatsAfter, float64(peakDecisions)); line != "" {
+				fmt.Fprintf(stdout, "Redis time per decision by command (INFO commandstats, peak phases; calls × µs a call): %s\n", line)
+			}
+		}
+	}
+	if *noopPID > 0 {
+		for _, r := range noopPeaks {
+			fmt.Fprintf(stdout, "CPU time per request, no-op peak at %d in flight: no-op server %s µs, load generator %s µs\n",
+				r.conns, perRequest(r.gw, r.s.n), perRequest(r.self, r.s.n))
+		}
 	}
 	gs, ns := gwBest.s, noopBest.s
 	ratio := 0.0
 	if ns.rps > 0 {
 		ratio = gs.rps / ns.rps
 	}
-	fmt.Fprintf(stdout, "peak: %.0f decisions/s at %d in flight (no-op: %.0f/s at %d); throughput ratio, gateway peak / no-op peak: %.1f%%\n\n",
+	fmt.Fprintf(stdout, "peak: %.0f decisions/s at %d in flight (no-op: %.0f/s at %d); throughput ratio, gateway peak / no-op peak: %.1f%%\n",
 		gs.rps, gwBest.conns, ns.rps, noopBest.conns, ratio*100)
+	if *gwPID > 0 && *redisPID > 0 && *noopPID > 0 && gwBest.s.n > 0 && noopBest.s.n > 0 {
+		// Both peaks saturate the same two cores, so the ratio is about the inverse ratio of
+		// the CPU a request costs all processes: a decision may cost 4× a no-op request.
+		us := func(d time.Duration, n int) float64 { return float64(d.Microseconds()) / float64(n) }
+		noop := us(noopBest.gw+noopBest.self, noopBest.s.n)
+		dec := us(gwBest.gw+gwBest.redis+gwBest.self, gwBest.s.n)
+		fmt.Fprintf(stdout, "ratio budget: a no-op request costs %.0f µs of CPU (server and load generator), so 25%% allows %.0f µs a decision; a decision costs %.0f µs (redis-server %.0f of them)\n",
+			noop, 4*noop, dec, us(gwBest.redis, gwBest.s.n))
+	}
+	fmt.Fprintln(stdout)
 	check := func(ok bool) string {
 		if ok {
 			return "met"
@@ -693,6 +720,23 @@ func runDrive(ctx context.Context, args []string, stdout io.Writer) error {
 		}
 	}
 	return nil
+}
+
+// peakRequests is the number of requests the peak phases answered or failed.
+func peakRequests(runs []peakRun) int {
+	n := 0
+	for _, r := range runs {
+		n += r.s.n
+	}
+	return n
+}
+
+// perRequest is d per request in µs, as text ("?" when unknown).
+func perRequest(d time.Duration, n int) string {
+	if n == 0 || d <= 0 {
+		return "?"
+	}
+	return strconv.FormatFloat(float64(d.Microseconds())/float64(n), 'f', 0, 64)
 }
 
 // procCPU returns the user and system CPU time process pid has used (Linux /proc; 0 when pid
