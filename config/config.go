@@ -126,8 +126,8 @@ type Redis struct {
 	// TLS turns on TLS to Redis.
 	TLS bool `yaml:"tls"`
 	// Buckets is the candidate index's key bucket count, used when the index is first created
-	// (a power of two, about records × keys per record / 50). 0: 131072, for up to about 1.5M
-	// records. See docs/index.md.
+	// (a power of two, about records × keys per record / 50). 0: 131072, for up to about 1M
+	// contacts under the shipped rules. See docs/index.md.
 	Buckets int `yaml:"buckets"`
 }
 
