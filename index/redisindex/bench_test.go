@@ -168,7 +168,7 @@ func BenchmarkIndex1M(b *testing.B) {
 	b.ReportMetric(float64(p99.Microseconds()), "p99-µs")
 	b.ReportMetric(float64(mainTrips)/lookups, "roundtrips/lookup")
 	fmt.Printf("index: %d contacts, %.2f keys/record, %d buckets\n", n, float64(keys)/float64(n), x.Buckets())
-	fmt.Printf("memory: %.1f MB used_memory delta, %.0f bytes/record\n", float64(after-before)/1e6, perRecord)
+	fmt.Printf("memory: %.1f MB used_memory delta (%d bytes), %.2f bytes/record\n", float64(after-before)/1e6, after-before, perRecord)
 	fmt.Printf("buckets: %.1f members on average, at most %d, %d of %d sampled past listpack; %d keys with lists holding %d records\n",
 		float64(members)/float64(sampled), maxMembers, overflowed, sampled, lists, listed)
 	fmt.Printf("load: %v in all, %.0f records/s; index writes alone %v, %.0f records/s (the rest computes keys)\n",

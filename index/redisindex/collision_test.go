@@ -1,8 +1,11 @@
 package redisindex
 
 import (
+	"cmp"
+	"encoding/binary"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/dedupegate/dedupegate/config"
@@ -125,28 +128,56 @@ func TestCollidingRecordsStayApart(t *testing.T) {
 	}
 }
 
+// TestEntryEncodingRoundTrip: entries decode to what was encoded, in the current formats (one
+// entry, several) and in the first one (valueCoded, still read), including attributes whose
+// codes the mask cannot hold (63 and above, or a code repeated) and empty values.
 func TestEntryEncodingRoundTrip(t *testing.T) {
 	es := []entry{
-		{ref: encodeRef(3, "6d81597f-0d61-4a34-8e5e-7e9b1f7f4c11"), attrs: []codedAttr{{2, "b"}, {1, ""}, {300, "Ünïcødé"}}, kids: []uint64{1, kidMask}},
+		{ref: encodeRef(3, "6d81597f-0d61-4a34-8e5e-7e9b1f7f4c11"), attrs: []codedAttr{{2, "b"}, {1, ""}, {300, "Ünïcødé"}, {62, "last"}, {63, "extra"}, {2, "again"}}, kids: []uint64{1, kidMask}},
 		{ref: encodeRef(127, "raw-id"), kids: nil},
-		{ref: encodeRef(1, "x")},
+		{ref: encodeRef(1, "x"), attrs: []codedAttr{{9, "nine"}, {1, "one"}}, kids: []uint64{42}},
 	}
-	got, err := decodeEntries(string(encodeEntries(es)))
-	if err != nil {
-		t.Fatal(err)
+	norm := func(as []codedAttr) []codedAttr {
+		out := slices.Clone(as)
+		slices.SortFunc(out, func(a, b codedAttr) int {
+			if c := cmp.Compare(a.code, b.code); c != 0 {
+				return c
+			}
+			return strings.Compare(a.value, b.value)
+		})
+		return out
 	}
-	if len(got) != len(es) {
-		t.Fatalf("got %d entries", len(got))
-	}
-	for i := range es {
-		if got[i].ref != es[i].ref || len(got[i].attrs) != len(es[i].attrs) || len(got[i].kids) != len(es[i].kids) {
-			t.Fatalf("entry %d: %+v != %+v", i, got[i], es[i])
+	check := func(name string, v []byte, want []entry) {
+		t.Helper()
+		got, err := decodeEntries(string(v))
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
 		}
-		for j := range es[i].kids {
-			if got[i].kids[j] != es[i].kids[j] {
-				t.Fatalf("entry %d key %d: %x != %x", i, j, got[i].kids[j], es[i].kids[j])
+		if len(got) != len(want) {
+			t.Fatalf("%s: got %d entries, want %d", name, len(got), len(want))
+		}
+		for i := range want {
+			if got[i].ref != want[i].ref || !slices.Equal(norm(got[i].attrs), norm(want[i].attrs)) || !slices.Equal(got[i].kids, want[i].kids) {
+				t.Fatalf("%s: entry %d: %+v != %+v", name, i, got[i], want[i])
 			}
 		}
+	}
+	check("several", encodeEntries(es), es)
+	for i := range es {
+		v := encodeEntries(es[i : i+1])
+		if v[0] != valueOne {
+			t.Fatalf("a lone entry written as version %d", v[0])
+		}
+		check("one", v, es[i:i+1])
+	}
+	check("first format", legacyValue(es), es)
+	// The current format is the smaller: a contact of eight attributes under ten keys.
+	contact := entry{ref: encodeRef(1, "6d81597f-0d61-4a34-8e5e-7e9b1f7f4c11"), kids: make([]uint64, 10)}
+	for c := range uint64(8) {
+		contact.attrs = append(contact.attrs, codedAttr{c + 1, "value"})
+	}
+	if now, first := len(encodeEntries([]entry{contact})), len(legacyValue([]entry{contact})); now != first-10 {
+		t.Errorf("a contact's slot: %d bytes, %d in the first format: want 10 fewer", now, first)
 	}
 	for _, ref := range []string{es[0].ref, es[1].ref} {
 		code, id, err := decodeRef(ref)
@@ -159,9 +190,44 @@ func TestEntryEncodingRoundTrip(t *testing.T) {
 	}
 }
 
+// legacyValue encodes entries in the first format (valueCoded), which indexes written before
+// the mask kept: uvarint length ‖ body each, a body listing its attribute codes and counting
+// its key ids.
+func legacyValue(es []entry) []byte {
+	b := []byte{valueCoded}
+	for _, e := range es {
+		var body []byte
+		if e.ref[0]&rawIDFlag != 0 {
+			body = append(body, e.ref[0])
+			body = binary.AppendUvarint(body, uint64(len(e.ref)-1))
+			body = append(body, e.ref[1:]...)
+		} else {
+			body = append(body, e.ref...)
+		}
+		body = binary.AppendUvarint(body, uint64(len(e.attrs)))
+		for _, a := range e.attrs {
+			body = binary.AppendUvarint(body, a.code)
+			body = binary.AppendUvarint(body, uint64(len(a.value)))
+			body = append(body, a.value...)
+		}
+		body = binary.AppendUvarint(body, uint64(len(e.kids)))
+		for _, k := range e.kids {
+			var kb [8]byte
+			binary.BigEndian.PutUint64(kb[:], k)
+			body = append(body, kb[8-kidLen:]...)
+		}
+		b = binary.AppendUvarint(b, uint64(len(body)))
+		b = append(b, body...)
+	}
+	return b
+}
+
 func FuzzDecodeEntries(f *testing.F) {
 	f.Add(encodeEntries([]entry{{ref: encodeRef(3, "6d81597f-0d61-4a34-8e5e-7e9b1f7f4c11"), attrs: []codedAttr{{1, "x"}}, kids: []uint64{7}}}))
-	f.Add([]byte{valueVersion, 3, 0x81, 1, 'a'})
+	f.Add([]byte{valueMany, 3, 0x81, 1, 'a'})
+	f.Add([]byte{valueCoded, 3, 0x81, 1, 'a'})
+	f.Add(legacyValue([]entry{{ref: encodeRef(3, "6d81597f-0d61-4a34-8e5e-7e9b1f7f4c11"), attrs: []codedAttr{{1, "x"}, {1, "y"}}, kids: []uint64{7, 9}}}))
+	f.Add(encodeEntries([]entry{{ref: encodeRef(3, "a")}, {ref: encodeRef(4, "b"), attrs: []codedAttr{{70, "z"}, {2, "w"}}, kids: []uint64{1}}}))
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, b []byte) {
 		es, err := decodeEntries(string(b))
@@ -179,4 +245,58 @@ func FuzzDecodeEntries(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestFirstFormatSlotsReadAndRewritten: an index written before the current entry format
+// (valueCoded slots) keeps answering, and a record filed again is rewritten in the current,
+// smaller format with the same content.
+func TestFirstFormatSlotsReadAndRewritten(t *testing.T) {
+	addr := redistest.Standalone(t)
+	x := newTestIndex(t, []string{addr}, 1<<10)
+	ctx := t.Context()
+	id := "6d81597f-0d61-4a34-8e5e-7e9b1f7f4c11"
+	rec := matcher.Record{Entity: "contact", ID: id, Attrs: map[string]string{"firstname": "Ann", "lastname": "Lee"}}
+	keys := []string{"contact|ln|LEE", "contact|fn|ANN"}
+	if err := x.Upsert(ctx, rec, keys); err != nil {
+		t.Fatal(err)
+	}
+	st, err := x.ensure(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := redistest.Client(t, addr)
+	rid := recordHash(encodeRef(1, id))
+	bucket, field := st.recBucket(rid), ridField(rid)
+	v, err := c.HGet(ctx, bucket, field).Result()
+	if err != nil || v[0] != valueOne {
+		t.Fatalf("slot written as %q, %v: want version %d", v[:1], err, valueOne)
+	}
+	es, err := decodeEntries(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := legacyValue(es)
+	if err := c.HSet(ctx, bucket, field, first).Err(); err != nil {
+		t.Fatal(err)
+	}
+
+	for _, k := range keys {
+		res, err := x.Lookup(ctx, rules.Lookup{Keys: []string{k}})
+		if err != nil || len(res.Records) != 1 || res.Records[0].ID != id {
+			t.Fatalf("lookup %s in a first-format slot: %+v, %v", k, res.Records, err)
+		}
+		if got, _ := res.Records[0].Attr("lastname"); got != "Lee" {
+			t.Fatalf("lastname %q from a first-format slot", got)
+		}
+	}
+	if err := x.Upsert(ctx, rec, keys); err != nil {
+		t.Fatal(err)
+	}
+	again, err := c.HGet(ctx, bucket, field).Result()
+	if err != nil || again != v {
+		t.Fatalf("filed again: slot %x (%v), want it rewritten as %x", again, err, v)
+	}
+	if len(again) >= len(first) {
+		t.Fatalf("current format %d bytes, first %d: not smaller", len(again), len(first))
+	}
 }
