@@ -27,8 +27,8 @@ import (
 //	                      range tells writers
 //	<prefix>r:<n>         record bucket, a hash: record hash (4 bytes) → the record's entry:
 //	                      table code and id, cached attributes (a mask of their codes, then
-//	                      their values), and the 48-bit ids of
-//	                      the keys it is filed under (to unfile them on update and delete)
+//	                      their values), and the 48-bit ids of the keys it is filed under
+//	                      (to unfile them on update and delete)
 //	<prefix>{dgres}:<hex> string with a TTL: a strong-key reservation, value = holder. The hash
 //	                      tag puts all reservations in one Cluster slot, so that one script
 //	                      claims a create's keys all or nothing
