@@ -22,13 +22,7 @@ func NormalizePhone(raw, region string) string {
 	}
 	plus := strings.HasPrefix(strings.TrimLeft(s, " ("), "+") || strings.HasPrefix(digits, "00")
 	if plus || region != "" {
-		key := region + "|" + s
-		if v, ok := phoneCache.get(key); ok {
-			return v
-		}
-		out := parsePhone(s, region, digits, plus)
-		phoneCache.put(key, out)
-		return out
+		return parsePhone(s, region, digits, plus)
 	}
 	return digits
 }
@@ -37,14 +31,22 @@ func NormalizePhone(raw, region string) string {
 // whose digits are digits; plus says it is international ("+" or "00"), region reads it
 // otherwise. Numbers written with digits and common separators only are read by fastE164,
 // which answers as the library would; the rest, and whatever fastE164 is unsure of, by
-// libphonenumber.
+// libphonenumber, whose answers are kept (phoneCache). Only those: looking a number up in a
+// large map costs about what fastE164 does (cache misses are the price of both), and a file
+// of distinct numbers never finds one there.
 func parsePhone(s, region, digits string, plus bool) string {
 	if d, ok := plainPhoneDigits(s, digits, plus); ok {
 		if v, ok := fastE164(d, plus, region); ok {
 			return v
 		}
 	}
-	return libraryE164(s, region, digits, plus)
+	key := region + "|" + s
+	if v, ok := phoneCache.get(key); ok {
+		return v
+	}
+	out := libraryE164(s, region, digits, plus)
+	phoneCache.put(key, out)
+	return out
 }
 
 // libraryE164 is parsePhone by libphonenumber: the E.164 form when the library parses s (with
