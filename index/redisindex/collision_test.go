@@ -196,14 +196,7 @@ func TestEntryEncodingRoundTrip(t *testing.T) {
 func legacyValue(es []entry) []byte {
 	b := []byte{valueCoded}
 	for _, e := range es {
-		var body []byte
-		if e.ref[0]&rawIDFlag != 0 {
-			body = append(body, e.ref[0])
-			body = binary.AppendUvarint(body, uint64(len(e.ref)-1))
-			body = append(body, e.ref[1:]...)
-		} else {
-			body = append(body, e.ref...)
-		}
+		body := appendRef(nil, e.ref)
 		body = binary.AppendUvarint(body, uint64(len(e.attrs)))
 		for _, a := range e.attrs {
 			body = binary.AppendUvarint(body, a.code)

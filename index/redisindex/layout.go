@@ -287,15 +287,20 @@ func entrySize(e *entry) int {
 	return n
 }
 
+// appendRef appends a ref as an entry body starts: the code byte, then the 16 GUID bytes, or
+// uvarint length ‖ the raw id when the code's top bit is set.
+func appendRef(b []byte, ref string) []byte {
+	if ref[0]&rawIDFlag == 0 {
+		return append(b, ref...)
+	}
+	b = append(b, ref[0])
+	b = binary.AppendUvarint(b, uint64(len(ref)-1))
+	return append(b, ref[1:]...)
+}
+
 func appendEntry(b []byte, e *entry) []byte {
 	sort.SliceStable(e.attrs, func(i, j int) bool { return e.attrs[i].code < e.attrs[j].code })
-	if e.ref[0]&rawIDFlag != 0 {
-		b = append(b, e.ref[0])
-		b = binary.AppendUvarint(b, uint64(len(e.ref)-1))
-		b = append(b, e.ref[1:]...)
-	} else {
-		b = append(b, e.ref...)
-	}
+	b = appendRef(b, e.ref)
 	var mask uint64
 	extras := 0
 	for _, a := range e.attrs {
