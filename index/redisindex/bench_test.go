@@ -89,6 +89,20 @@ func BenchmarkIndex1M(b *testing.B) {
 			overflowed++
 		}
 	}
+	// What a record's entry holds, from a sample of record buckets (an eighth as many as key
+	// buckets): the part of the memory the entry format decides.
+	var slots, sampledEntries, ids, attrs, kidBytes, rest int64
+	for rb := 0; rb < x.Buckets()/8; rb += max(1, x.Buckets()/8/512) {
+		for _, v := range c.HGetAll(ctx, fmt.Sprintf("dg:r:%d", rb)).Val() {
+			ne, i, a, k, r, err := redisindex.SlotSizes(v)
+			if err != nil {
+				b.Fatal(err)
+			}
+			slots++
+			sampledEntries += int64(ne)
+			ids, attrs, kidBytes, rest = ids+int64(i), attrs+int64(a), kidBytes+int64(k), rest+int64(r)
+		}
+	}
 	var lists, listed int64
 	iter := c.Scan(ctx, 0, "dg:b:*", 10000).Iterator()
 	for iter.Next(ctx) {
@@ -171,6 +185,11 @@ func BenchmarkIndex1M(b *testing.B) {
 	fmt.Printf("memory: %.1f MB used_memory delta (%d bytes), %.2f bytes/record\n", float64(after-before)/1e6, after-before, perRecord)
 	fmt.Printf("buckets: %.1f members on average, at most %d, %d of %d sampled past listpack; %d keys with lists holding %d records\n",
 		float64(members)/float64(sampled), maxMembers, overflowed, sampled, lists, listed)
+	if slots > 0 {
+		per := func(v int64) float64 { return float64(v) / float64(slots) }
+		fmt.Printf("record slots: %d sampled holding %d entries; a slot's value averages %.1f bytes: ids %.1f, attributes %.1f, key ids %.1f, framing %.1f\n",
+			slots, sampledEntries, per(ids+attrs+kidBytes+rest), per(ids), per(attrs), per(kidBytes), per(rest))
+	}
 	fmt.Printf("load: %v in all, %.0f records/s; index writes alone %v, %.0f records/s (the rest computes keys)\n",
 		load.Round(time.Millisecond), float64(n)/load.Seconds(), writing.Round(time.Millisecond), float64(n)/writing.Seconds())
 }
