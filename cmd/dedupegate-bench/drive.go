@@ -291,8 +291,10 @@ func (d *driver) closedLoop(ctx context.Context, u string, conns int, dur time.D
 // peakRun is one closed-loop phase of the peak: its concurrency, figures and the CPU time each
 // process spent in it.
 type peakRun struct {
-	conns           int
-	s               stats
+	conns int
+	s     stats
+	// gw is the server's CPU time (the gateway's, or the no-op server's in a no-op run);
+	// redis is redis-server's (gateway runs only), self the load generator's.
 	gw, redis, self time.Duration
 }
 
@@ -658,7 +660,7 @@ func runDrive(ctx context.Context, args []string, stdout io.Writer) error {
 		}
 	}
 	if *gwPID > 0 && *redisPID > 0 {
-		per := perRequest
+		per := perRequest // the lines below are long enough
 		fmt.Fprintf(stdout, "CPU time per decision, fixed rate: gateway %s µs, redis-server %s µs, load generator %s µs\n",
 			per(gwCPU1-gwCPU0, len(gwFixed.results)), per(redisCPU1-redisCPU0, len(gwFixed.results)), per(selfCPU1-selfCPU0, len(gwFixed.results)))
 		for _, r := range gwPeaks {
