@@ -213,8 +213,6 @@ func usedMemory(tb testing.TB, info string) int64 {
 	return 0
 }
 
-// shippedRules loads the rules the gateway ships (configs/rules.yaml): the contact rules have
-// up to seven blocking keys and ten cached attributes per contact.
 // benchRecords is DEDUPEGATE_BENCH_RECORDS, or def when it is not set.
 func benchRecords(b *testing.B, def int) int {
 	v := os.Getenv("DEDUPEGATE_BENCH_RECORDS")
@@ -228,6 +226,8 @@ func benchRecords(b *testing.B, def int) int {
 	return n
 }
 
+// shippedRules loads the rules the gateway ships (configs/rules.yaml): about ten blocking keys
+// (9.85 on average, BenchmarkIndex1M) and up to nine cached attributes per contact.
 func shippedRules(tb testing.TB) *rules.Set {
 	set, err := rules.LoadFile(filepath.Join("..", "..", "configs", "rules.yaml"), nil)
 	if err != nil {
