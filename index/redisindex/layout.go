@@ -301,10 +301,16 @@ func appendRef(b []byte, ref string) []byte {
 func appendEntry(b []byte, e *entry) []byte {
 	sort.SliceStable(e.attrs, func(i, j int) bool { return e.attrs[i].code < e.attrs[j].code })
 	b = appendRef(b, e.ref)
+	// Sorted by code, an attribute goes in the mask unless its code is too large for it or
+	// repeats the one before (only a damaged slot repeats one; it is kept as it was read).
+	inMask := func(i int) bool {
+		c := e.attrs[i].code
+		return c < maskExtra && (i == 0 || e.attrs[i-1].code != c)
+	}
 	var mask uint64
 	extras := 0
-	for _, a := range e.attrs {
-		if a.code < maskExtra && mask&(1<<a.code) == 0 {
+	for i, a := range e.attrs {
+		if inMask(i) {
 			mask |= 1 << a.code
 		} else {
 			extras++
@@ -314,25 +320,20 @@ func appendEntry(b []byte, e *entry) []byte {
 		mask |= 1 << maskExtra
 	}
 	b = binary.AppendUvarint(b, mask)
-	var masked uint64
-	for _, a := range e.attrs {
-		if a.code < maskExtra && masked&(1<<a.code) == 0 {
-			masked |= 1 << a.code
+	for i, a := range e.attrs {
+		if inMask(i) {
 			b = binary.AppendUvarint(b, uint64(len(a.value)))
 			b = append(b, a.value...)
 		}
 	}
 	if extras > 0 {
 		b = binary.AppendUvarint(b, uint64(extras))
-		masked = 0
-		for _, a := range e.attrs {
-			if a.code < maskExtra && masked&(1<<a.code) == 0 {
-				masked |= 1 << a.code
-				continue
+		for i, a := range e.attrs {
+			if !inMask(i) {
+				b = binary.AppendUvarint(b, a.code)
+				b = binary.AppendUvarint(b, uint64(len(a.value)))
+				b = append(b, a.value...)
 			}
-			b = binary.AppendUvarint(b, a.code)
-			b = binary.AppendUvarint(b, uint64(len(a.value)))
-			b = append(b, a.value...)
 		}
 	}
 	for _, k := range e.kids {
