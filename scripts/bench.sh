@@ -22,7 +22,10 @@
 # latency, outcome), BENCH_KEEP=1 keeps the work folder (logs, profile), BENCH_RDB=FILE reuses
 # an index snapshot: when FILE exists Redis starts from it instead of indexing (it must hold
 # BENCH_RECORDS contacts, made by this script), otherwise the fresh index is saved there (for
-# quicker A/B runs).
+# quicker A/B runs). BENCH_INDEX=memory runs the same load against the gateway's in-process
+# index instead (the embedded default; the gateway files the BENCH_RECORDS contacts itself
+# before it listens, and keeps its audit trail in memory): what the decisions cost without
+# a Redis read, for comparison; the issue's figures are the Redis ones.
 # Needs go and redis-server (apt-get install -y redis-server). Everything stays on 127.0.0.1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -49,8 +52,8 @@ echo "building..."
 go build -o "$work/dedupegate-bench" ./cmd/dedupegate-bench
 bench="$work/dedupegate-bench"
 port() { "$bench" port; }
-wait_http() { # url
-	for _ in $(seq 1 200); do
+wait_http() { # url [tries, 0.1 s apart]
+	for _ in $(seq 1 "${2:-200}"); do
 		curl -fsS -o /dev/null "$1" 2>/dev/null && return 0
 		sleep 0.1
 	done
@@ -59,8 +62,10 @@ wait_http() { # url
 }
 
 rport=$(port)
+backend=${BENCH_INDEX:-redis}
+case "$backend" in redis | memory) ;; *) echo "bench: BENCH_INDEX must be redis or memory" >&2; exit 1 ;; esac
 snapshot=no
-if [ -n "${BENCH_RDB:-}" ] && [ -s "$BENCH_RDB" ]; then
+if [ "$backend" = redis ] && [ -n "${BENCH_RDB:-}" ] && [ -s "$BENCH_RDB" ]; then
 	cp "$BENCH_RDB" "$work/dump.rdb"
 	snapshot=yes
 fi
@@ -75,7 +80,9 @@ done
 
 echo "== dedupegate load benchmark: $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')), $(go version | cut -d' ' -f3), $("$redis_server" --version | cut -d' ' -f3)"
 echo "machine load before: $(cut -d' ' -f1-3 /proc/loadavg) (1/5/15-minute load average; above ~2 other work shares these 2 cores)"
-if [ "$snapshot" = yes ]; then
+if [ "$backend" = memory ]; then
+	echo "index: in the gateway's memory (BENCH_INDEX=memory); it files $records contacts before it listens"
+elif [ "$snapshot" = yes ]; then
 	until [ "$(redis-cli -p "$rport" ping 2>/dev/null)" = PONG ]; do sleep 0.2; done
 	echo "index: started from the snapshot $BENCH_RDB ($(redis-cli -p "$rport" dbsize) keys)"
 else
@@ -96,13 +103,16 @@ log:
 webhook:
   auth:
     secrets: [$secret]
-index:
-  backend: redis
-  redis:
-    addrs: [127.0.0.1:$rport]
 audit:
   enabled: true
 EOF
+serve_args=()
+if [ "$backend" = memory ]; then
+	printf 'index:\n  backend: memory\n' >>"$work/gateway.yaml"
+	serve_args=(--file "$records")
+else
+	printf 'index:\n  backend: redis\n  redis:\n    addrs: [127.0.0.1:%s]\n' "$rport" >>"$work/gateway.yaml"
+fi
 if [ -n "${BENCH_PER_KEY_LIMIT:-}" ]; then
 	printf 'decision:\n  per_key_limit: %s\n' "$BENCH_PER_KEY_LIMIT" >>"$work/gateway.yaml"
 	echo "gateway: decision.per_key_limit $BENCH_PER_KEY_LIMIT (default 200)"
@@ -112,14 +122,15 @@ if [ -n "${BENCH_GOGC:-}" ]; then echo "gateway: GOGC=$BENCH_GOGC"; genv+=("GOGC
 if [ -n "${BENCH_GOMEMLIMIT:-}" ]; then echo "gateway: GOMEMLIMIT=$BENCH_GOMEMLIMIT"; genv+=("GOMEMLIMIT=$BENCH_GOMEMLIMIT"); fi
 if [ -n "${BENCH_GODEBUG:-}" ]; then echo "gateway: GODEBUG=$BENCH_GODEBUG"; genv+=("GODEBUG=$BENCH_GODEBUG"); fi
 if [ -n "${BENCH_GOMAXPROCS:-}" ]; then echo "gateway: GOMAXPROCS=$BENCH_GOMAXPROCS"; genv+=("GOMAXPROCS=$BENCH_GOMAXPROCS"); fi
-env "${genv[@]}" "$bench" serve --config "$work/gateway.yaml" --pprof "127.0.0.1:$pport" >"$work/gateway.out" 2>"$work/gateway.log" &
+env "${genv[@]}" "$bench" serve --config "$work/gateway.yaml" --pprof "127.0.0.1:$pport" "${serve_args[@]}" >"$work/gateway.out" 2>"$work/gateway.log" &
 pids+=($!)
 gateway_pid=$!
 "$bench" noop --listen "127.0.0.1:$nport" >"$work/noop.out" 2>&1 &
 pids+=($!)
 noop_pid=$!
-wait_http "http://127.0.0.1:$gport/healthz"
+wait_http "http://127.0.0.1:$gport/healthz" 6000 # in memory mode the gateway files the contacts first
 wait_http "http://127.0.0.1:$gport/readyz"
+if [ "$backend" = memory ]; then grep -m1 '^index:' "$work/gateway.out" || true; fi
 
 "$bench" run --gateway "http://127.0.0.1:$gport" --noop "http://127.0.0.1:$nport" --secret "$secret" \
 	--redis "127.0.0.1:$rport" --n "$records" --rate "$rate" --conns "$conns" --fixed "$fixed" --peak "$peak" --dup "$dup" \

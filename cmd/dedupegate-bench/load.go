@@ -63,55 +63,10 @@ func runLoad(ctx context.Context, args []string, stdout io.Writer) error {
 	defer rc.Close()
 	before := usedMemory(ctx, rc)
 
-	gen := synth.People{Seed: *seed}
-	const page = 2000
-	pages := make(chan []matcher.Record, *workers*2)
-	var wg sync.WaitGroup
-	errc := make(chan error, *workers)
-	for w := 0; w < *workers; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for recs := range pages {
-				if err := index.FileBatch(ctx, x, set, recs); err != nil {
-					select {
-					case errc <- err:
-					default:
-					}
-					return
-				}
-			}
-		}()
-	}
-	start := time.Now()
-	last := start
-	for i := 0; i < *n; i += page {
-		recs := make([]matcher.Record, 0, page)
-		for j := i; j < min(i+page, *n); j++ {
-			recs = append(recs, gen.Person(j))
-		}
-		select {
-		case pages <- recs:
-		case err := <-errc:
-			close(pages)
-			return err
-		case <-ctx.Done():
-			close(pages)
-			return ctx.Err()
-		}
-		if done := i + page; done%100_000 == 0 && time.Since(last) > time.Second {
-			last = time.Now()
-			fmt.Fprintf(stdout, "  indexed %d/%d (%.0f records/s)\n", done, *n, float64(done)/time.Since(start).Seconds())
-		}
-	}
-	close(pages)
-	wg.Wait()
-	select {
-	case err := <-errc:
+	took, err := fileContacts(ctx, x, set, synth.People{Seed: *seed}, *n, *workers, stdout)
+	if err != nil {
 		return err
-	default:
 	}
-	took := time.Since(start)
 	after := usedMemory(ctx, rc)
 	fmt.Fprintf(stdout, "index: %d contacts loaded in %.1f s (%.0f records/s); Redis used_memory +%.0f MB (%.0f bytes/record)\n",
 		*n, took.Seconds(), float64(*n)/took.Seconds(), float64(after-before)/1e6, float64(after-before)/float64(*n))
@@ -130,4 +85,57 @@ func usedMemory(ctx context.Context, c *redis.Client) int64 {
 		}
 	}
 	return 0
+}
+
+// fileContacts files n synthetic contacts (gen.Person(0..n-1)) into w under set, workers
+// batches at a time, printing progress to stdout, and returns how long it took.
+func fileContacts(ctx context.Context, w index.Writer, set *rules.Set, gen synth.People, n, workers int, stdout io.Writer) (time.Duration, error) {
+	const page = 2000
+	pages := make(chan []matcher.Record, workers*2)
+	var wg sync.WaitGroup
+	errc := make(chan error, workers)
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for recs := range pages {
+				if err := index.FileBatch(ctx, w, set, recs); err != nil {
+					select {
+					case errc <- err:
+					default:
+					}
+					return
+				}
+			}
+		}()
+	}
+	start := time.Now()
+	last := start
+	for i := 0; i < n; i += page {
+		recs := make([]matcher.Record, 0, page)
+		for j := i; j < min(i+page, n); j++ {
+			recs = append(recs, gen.Person(j))
+		}
+		select {
+		case pages <- recs:
+		case err := <-errc:
+			close(pages)
+			return 0, err
+		case <-ctx.Done():
+			close(pages)
+			return 0, ctx.Err()
+		}
+		if done := i + page; done%100_000 == 0 && time.Since(last) > time.Second {
+			last = time.Now()
+			fmt.Fprintf(stdout, "  indexed %d/%d (%.0f records/s)\n", done, n, float64(done)/time.Since(start).Seconds())
+		}
+	}
+	close(pages)
+	wg.Wait()
+	select {
+	case err := <-errc:
+		return 0, err
+	default:
+	}
+	return time.Since(start), nil
 }

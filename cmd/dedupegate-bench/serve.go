@@ -15,6 +15,7 @@ import (
 
 	"github.com/dedupegate/dedupegate/config"
 	"github.com/dedupegate/dedupegate/gateway"
+	"github.com/dedupegate/dedupegate/synth"
 )
 
 // runServe runs the gateway exactly as `dedupegate serve` wires it (gateway.New, the same
@@ -24,6 +25,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	cfgPath := fs.String("config", "", "gateway config file")
 	pprofAddr := fs.String("pprof", "", "serve /debug/pprof/ on this loopback address")
+	file := fs.Int("file", 0, "before serving, file this many synthetic contacts (as load files them in Redis) into the gateway's own index: for an in-process index (scripts/bench.sh with BENCH_INDEX=memory)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -45,6 +47,14 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	defer g.Close()
+	if *file > 0 {
+		took, err := fileContacts(ctx, g.Index, g.Rules, synth.People{Seed: 1}, *file, 2, stdout)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "index: %d contacts filed in the gateway's %s index in %.1f s (%.0f records/s)\n",
+			*file, cfg.Index.Backend, took.Seconds(), float64(*file)/took.Seconds())
+	}
 	if *pprofAddr != "" {
 		if err := loopback(*pprofAddr); err != nil {
 			return err
