@@ -147,4 +147,5 @@ if [ -s "$work/cpu.pprof" ]; then
 fi
 echo
 echo "gateway log lines written: $(wc -l <"$work/gateway.log")"
+echo "gateway peak RSS: $(awk '/^VmHWM/ {printf "%.0f MiB", $2/1024}' "/proc/$gateway_pid/status" 2>/dev/null || echo unknown)"
 echo "machine load after: $(cut -d' ' -f1-3 /proc/loadavg)"
