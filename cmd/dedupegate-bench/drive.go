@@ -452,20 +452,6 @@ func costByCommand(before, after map[string]cmdStat, decisions float64) string {
 	return strings.Join(parts, "; ")
 }
 
-func redisCommands(ctx context.Context, c *redis.Client) float64 {
-	info, err := c.Info(ctx, "stats").Result()
-	if err != nil {
-		return 0
-	}
-	for _, l := range strings.Split(info, "\r\n") {
-		if v, ok := strings.CutPrefix(l, "total_commands_processed:"); ok {
-			n, _ := strconv.ParseFloat(v, 64)
-			return n
-		}
-	}
-	return 0
-}
-
 func runDrive(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("run", flag.ContinueOnError)
 	gw := fs.String("gateway", "", "gateway base URL (loopback)")
@@ -543,7 +529,7 @@ func runDrive(ctx context.Context, args []string, stdout io.Writer) error {
 	var cmdBefore float64
 	var statsBefore map[string]cmdStat
 	if rc != nil {
-		cmdBefore = redisCommands(ctx, rc)
+		cmdBefore = infoField(ctx, rc, "stats", "total_commands_processed")
 		statsBefore = commandStats(ctx, rc)
 	}
 	gwCPU0, redisCPU0, selfCPU0 := procCPU(*gwPID), procCPU(*redisPID), procCPU(os.Getpid())
@@ -565,7 +551,7 @@ func runDrive(ctx context.Context, args []string, stdout io.Writer) error {
 	var cmdAfter float64
 	var statsAfter map[string]cmdStat
 	if rc != nil {
-		cmdAfter = redisCommands(ctx, rc)
+		cmdAfter = infoField(ctx, rc, "stats", "total_commands_processed")
 		statsAfter = commandStats(ctx, rc)
 	}
 

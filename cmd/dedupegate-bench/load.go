@@ -61,26 +61,27 @@ func runLoad(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	rc := redis.NewClient(&redis.Options{Addr: *addr, DisableIdentity: true})
 	defer rc.Close()
-	before := usedMemory(ctx, rc)
+	before := int64(infoField(ctx, rc, "memory", "used_memory"))
 
 	took, err := fileContacts(ctx, x, set, synth.People{Seed: *seed}, *n, *workers, stdout)
 	if err != nil {
 		return err
 	}
-	after := usedMemory(ctx, rc)
+	after := int64(infoField(ctx, rc, "memory", "used_memory"))
 	fmt.Fprintf(stdout, "index: %d contacts loaded in %.1f s (%.0f records/s); Redis used_memory +%.0f MB (%.0f bytes/record)\n",
 		*n, took.Seconds(), float64(*n)/took.Seconds(), float64(after-before)/1e6, float64(after-before)/float64(*n))
 	return nil
 }
 
-func usedMemory(ctx context.Context, c *redis.Client) int64 {
-	info, err := c.Info(ctx, "memory").Result()
+// infoField reads one numeric field of a section of Redis's INFO (0 when it cannot).
+func infoField(ctx context.Context, c *redis.Client, section, field string) float64 {
+	info, err := c.Info(ctx, section).Result()
 	if err != nil {
 		return 0
 	}
 	for _, l := range strings.Split(info, "\r\n") {
-		if v, ok := strings.CutPrefix(l, "used_memory:"); ok {
-			n, _ := strconv.ParseInt(v, 10, 64)
+		if v, ok := strings.CutPrefix(l, field+":"); ok {
+			n, _ := strconv.ParseFloat(v, 64)
 			return n
 		}
 	}
