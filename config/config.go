@@ -129,6 +129,15 @@ type Redis struct {
 	// (a power of two, about records × keys per record / 50). 0: 131072, for up to about 1M
 	// contacts under the shipped rules. See docs/index.md.
 	Buckets int `yaml:"buckets"`
+	// Replica makes each gateway keep a copy of the index in its own memory: loaded from Redis
+	// at start, kept current from the index's change feed, answering decisions without a Redis
+	// read while it is caught up (reservations are still claimed in Redis, one round trip a
+	// create). It costs every instance the memory of the whole index (about 2.2 GB for 1M
+	// contacts) and a load at start (decisions read Redis meanwhile). See docs/index.md.
+	Replica bool `yaml:"replica"`
+	// FeedLength caps the change feed, in entries (0: 100,000, about 3 MB). A replica that
+	// falls further behind reloads.
+	FeedLength int64 `yaml:"feed_length"`
 }
 
 // Dataverse configures the Web API client.

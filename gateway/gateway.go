@@ -28,6 +28,10 @@ type Index interface {
 	index.Writer
 }
 
+// starter is an index with background work to begin once the engine exists (a replica's
+// load and change feed).
+type starter interface{ Start(ctx context.Context) }
+
 // pinger is implemented by dependencies that can report readiness.
 type pinger interface {
 	Ping(ctx context.Context) error
@@ -151,6 +155,9 @@ func New(ctx context.Context, cfg *config.Config, log *zap.Logger, opts ...Optio
 		engineOpts = append([]rules.Option{rules.WithOverride(overrides)}, engineOpts...)
 	}
 	g.Engine = rules.NewEngine(set, idx, ecfg, engineOpts...)
+	if s, ok := idx.(starter); ok {
+		s.Start(ctx) // a replica loads now that it can read the engine's rules
+	}
 
 	apps := map[string]bool{}
 	for _, u := range cfg.Webhook.ApplicationUsers {

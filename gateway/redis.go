@@ -4,24 +4,53 @@ import (
 	"context"
 
 	"github.com/dedupegate/dedupegate/index/redisindex"
+	"github.com/dedupegate/dedupegate/index/replica"
+	"github.com/dedupegate/dedupegate/rules"
 )
 
 // newRedisIndex builds the Redis index from index.redis, with the Redis metrics hook, and
 // registers its readiness check ("redis": connected and answering PING). It does not connect
 // here: a Redis that is down at start makes decisions follow the failure policy until it is up.
+// With index.redis.replica it returns a replica of it (package replica), started by New once
+// the engine exists.
 func newRedisIndex(ctx context.Context, g *Gateway) (Index, error) {
-	x, err := redisindex.New(g.Config.Index.Redis,
+	cfg := g.Config.Index.Redis
+	x, err := redisindex.New(cfg,
 		redisindex.WithLogger(g.Log.Named("index")),
-		redisindex.WithHook(g.Metrics.RedisHook("index")))
+		redisindex.WithHook(g.Metrics.RedisHook("index")),
+		redisindex.WithFeedLength(cfg.FeedLength))
 	if err != nil {
 		return nil, err
 	}
 	g.OnClose(x.Close)
+	if cfg.Replica {
+		r := replica.New(x, func() *rules.Set { return g.Engine.Rules() }, replica.Options{Log: g.Log.Named("replica")})
+		g.OnClose(r.Close) // before the store's
+		m := g.Metrics
+		m.GaugeFunc("index_replica_fresh", "1 while this instance's copy of the index answers decisions, 0 while they read Redis (loading, reloading, or behind).",
+			func() float64 {
+				if r.Fresh() {
+					return 1
+				}
+				return 0
+			})
+		m.CounterFunc("index_replica_loads_total", "Full loads of this instance's copy of the index from Redis (the first and every reload).",
+			func() float64 { l, _ := r.Stats(); return float64(l) })
+		m.CounterFunc("index_replica_redis_lookups_total", "Lookups sent to Redis because this instance's copy was not fresh.",
+			func() float64 { _, n := r.Stats(); return float64(n) })
+		g.addReadinessRedis(x)
+		return r, nil
+	}
+	g.addReadinessRedis(x)
+	return x, nil
+}
+
+// addReadinessRedis registers the "redis" readiness check: connected and answering PING.
+func (g *Gateway) addReadinessRedis(x *redisindex.Index) {
 	g.AddReadiness("redis", func(ctx context.Context) error {
 		if err := x.Ready(ctx); err != nil {
 			return err
 		}
 		return x.Client().Ping(ctx).Err()
 	})
-	return x, nil
 }

@@ -266,6 +266,14 @@ func (m *Metrics) GaugeFunc(name, help string, fn func() float64) {
 	m.own = append(m.own, g)
 }
 
+// CounterFunc registers a counter of the dedupegate namespace read from fn (a count kept by
+// the component itself).
+func (m *Metrics) CounterFunc(name, help string, fn func() float64) {
+	c := prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: Namespace, Name: name, Help: help}, fn)
+	m.Registry.MustRegister(c)
+	m.own = append(m.own, c)
+}
+
 // IndexSize registers dedupegate_index_records, read from fn (e.g. index.Memory.Len).
 func (m *Metrics) IndexSize(fn func() float64) {
 	m.GaugeFunc("index_records", "Records held by the candidate index.", fn)

@@ -196,6 +196,16 @@ type InlineLooker interface {
 	LooksUpInline() bool
 }
 
+// LateReserver is an index whose lookups are in memory (InlineLooker) but whose strong-key
+// reservations are claimed elsewhere (a replica of the Redis index: candidates in the gateway,
+// claims in Redis). The engine then looks up without claiming, and claims a create's strong keys
+// only when its decision is not a block already: a create blocked by an existing record needs no
+// claim, and has none to give back. The claim's conflicts block as Lookup's would. Reserve
+// returns the keys another holder has, claiming none of them when there are any.
+type LateReserver interface {
+	Reserve(ctx context.Context, keys []string, holder string, ttl time.Duration) (conflicts []string, err error)
+}
+
 // FallbackSource finds candidates without the index (one OData query per decision).
 type FallbackSource interface {
 	Candidates(ctx context.Context, rules []*Rule, rec matcher.Record) ([]matcher.Record, error)
@@ -477,10 +487,13 @@ func (e *Engine) Evaluate(ctx context.Context, req Request) (Decision, error) {
 	// decision (a result holds strings of the candidates' forms, never the scratch's slices);
 	// the candidates themselves are appended to its storage.
 	scratch := &es.cand
-	res, err := e.lookup(ctx, active, req, Lookup{
-		Keys: keys, PerKeyLimit: e.cfg.PerKeyLimit, MaxBlocks: maxBlocks,
-		Reserve: strong, Holder: req.Holder, TTL: e.cfg.ReservationTTL, Into: into,
-	})
+	q := Lookup{Keys: keys, PerKeyLimit: e.cfg.PerKeyLimit, MaxBlocks: maxBlocks,
+		Reserve: strong, Holder: req.Holder, TTL: e.cfg.ReservationTTL, Into: into}
+	late, lateReserve := e.index.(LateReserver)
+	if lateReserve = lateReserve && len(strong) > 0; lateReserve {
+		q.Reserve, q.Holder = nil, "" // claimed below, if the decision leaves it to claim
+	}
+	res, err := e.lookup(ctx, active, req, q)
 	if err != nil {
 		return Decision{}, err
 	}
@@ -532,17 +545,7 @@ func (e *Engine) Evaluate(ctx context.Context, req Request) (Decision, error) {
 			matches = append(matches, m)
 		}
 	}
-	for _, k := range res.Conflicts {
-		r := strongRule[k]
-		matches = append(matches, Match{Rule: r.Name, Action: r.ActionFor(req.EntryPoint), Level: OutcomeBlock,
-			Entity: r.CandidateEntity, Score: 1, Reserved: true,
-			Reasons: []string{"a concurrent save of a record with the same " + keyKind(k) + " is in progress"}})
-	}
-	matches = bestPerRecord(matches)
-	sort.SliceStable(matches, func(a, b int) bool { return matches[a].Score > matches[b].Score })
-	if len(matches) > e.cfg.MaxMatches {
-		matches = matches[:e.cfg.MaxMatches]
-	}
+	matches = e.rank(append(matches, e.reservedMatches(req, strongRule, res.Conflicts)...))
 
 	d := Decision{Outcome: OutcomeAllow, Matches: matches, Candidates: len(res.Records)}
 	for _, m := range matches {
@@ -559,6 +562,33 @@ func (e *Engine) Evaluate(ctx context.Context, req Request) (Decision, error) {
 		} else {
 			d.Outcome, d.Overridden = OutcomeAllow, true
 		}
+	}
+	if lateReserve {
+		if d.Outcome != OutcomeBlock {
+			// The save may happen: claim its strong keys now. Nothing to give back after: a
+			// claim with conflicts claims nothing.
+			rctx, cancel := context.WithTimeout(ctx, e.cfg.IndexTimeout)
+			conflicts, err := late.Reserve(rctx, strong, req.Holder, e.cfg.ReservationTTL)
+			cancel()
+			switch {
+			case err != nil && (e.fallback == nil || ctx.Err() != nil):
+				return Decision{}, fmt.Errorf("index: reserve: %w", err)
+			case err != nil:
+				// As when the index fails a lookup and the fallback source answers: decided
+				// on the candidates, with no claim.
+			case len(conflicts) > 0:
+				d.Matches = e.rank(append(d.Matches, e.reservedMatches(req, strongRule, conflicts)...))
+				for _, m := range d.Matches {
+					if m.Reserved {
+						d.Outcome = MaxOutcome(d.Outcome, outcomeOf(m))
+					}
+				}
+				if d.Outcome == OutcomeBlock {
+					d.Overridden = false // an override never covers a concurrent save
+				}
+			}
+		}
+		return d, nil
 	}
 	if d.Outcome == OutcomeBlock && len(strong) > 0 {
 		// The save will not happen: give the keys back so the user's corrected save is not
@@ -578,6 +608,28 @@ func (e *Engine) Evaluate(ctx context.Context, req Request) (Decision, error) {
 		}
 	}
 	return d, nil
+}
+
+// reservedMatches returns the matches that stand for strong keys another save holds.
+func (e *Engine) reservedMatches(req Request, strongRule map[string]*Rule, conflicts []string) []Match {
+	var out []Match
+	for _, k := range conflicts {
+		r := strongRule[k]
+		out = append(out, Match{Rule: r.Name, Action: r.ActionFor(req.EntryPoint), Level: OutcomeBlock,
+			Entity: r.CandidateEntity, Score: 1, Reserved: true,
+			Reasons: []string{"a concurrent save of a record with the same " + keyKind(k) + " is in progress"}})
+	}
+	return out
+}
+
+// rank keeps each record's best match, best first, at most MaxMatches of them.
+func (e *Engine) rank(matches []Match) []Match {
+	matches = bestPerRecord(matches)
+	sort.SliceStable(matches, func(a, b int) bool { return matches[a].Score > matches[b].Score })
+	if len(matches) > e.cfg.MaxMatches {
+		matches = matches[:e.cfg.MaxMatches]
+	}
+	return matches
 }
 
 func (e *Engine) lookup(ctx context.Context, active []*Rule, req Request, q Lookup) (LookupResult, error) {

@@ -39,6 +39,9 @@ type Options struct {
 	// collisions), so a block may look larger than it is and a key with a maximum (MaxBlocks) be skipped
 	// at or under its maximum. Over the maximum it must still be skipped.
 	KeyCollisions bool
+	// SettleGrace: Settle keeps reservations this long instead of dropping them (a replica
+	// keeps them while other instances' copies catch up).
+	SettleGrace time.Duration
 }
 
 // Run runs the suite.
@@ -591,10 +594,16 @@ func testReleaseOnlyByHolder(t *testing.T, x Index, _ Options) {
 	}
 }
 
-func testSettle(t *testing.T, x Index, _ Options) {
+func testSettle(t *testing.T, x Index, opts Options) {
 	reserve(t, x, "A", time.Minute, "s|a@x.com", "s|b@x.com")
 	if err := x.Settle(t.Context(), []string{"s|a@x.com", "s|unknown"}); err != nil {
 		t.Fatal(err)
+	}
+	if opts.SettleGrace > 0 {
+		if c := reserve(t, x, "B", time.Minute, "s|a@x.com"); !slices.Equal(c, []string{"s|a@x.com"}) {
+			t.Fatalf("within the settle grace: conflicts %v, want [s|a@x.com]", c)
+		}
+		time.Sleep(opts.SettleGrace + opts.SettleGrace/2)
 	}
 	if c := reserve(t, x, "B", time.Minute, "s|a@x.com", "s|b@x.com"); !slices.Equal(c, []string{"s|b@x.com"}) {
 		t.Fatalf("after settling a@: conflicts %v, want [s|b@x.com]", c)

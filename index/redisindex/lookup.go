@@ -132,18 +132,7 @@ func (x *Index) lookup(ctx context.Context, st *state, q rules.Lookup) (rules.Lo
 	// Releases queued since the last round trip go first, so that a key given back by an
 	// earlier blocked save of this instance is free for this lookup's claim.
 	x.releases.drainInto(ctx, pipe, x.prefix)
-	var claim, claimOne *redis.Cmd
-	switch {
-	case len(q.Reserve) == 1 && st.setNXGet:
-		// One key: SET NX GET claims it, and tells whose it is when it cannot.
-		claimOne = pipe.Do(ctx, "set", reservationKey(x.prefix, q.Reserve[0]), q.Holder, "px", ttl.Milliseconds(), "nx", "get")
-	case len(q.Reserve) > 0:
-		rkeys := make([]string, len(q.Reserve))
-		for i, k := range q.Reserve {
-			rkeys[i] = reservationKey(x.prefix, k)
-		}
-		claim = reserveScript.Eval(ctx, pipe, rkeys, q.Holder, ttl.Milliseconds())
-	}
+	c := x.queueClaim(ctx, pipe, st, q.Reserve, q.Holder, ttl)
 	if err := x.trips.do(ctx, pipe.Cmds(), epoch); err != nil && !errors.Is(err, redis.Nil) {
 		return rules.LookupResult{}, fmt.Errorf("redisindex: lookup: %w", err)
 	}
@@ -151,40 +140,9 @@ func (x *Index) lookup(ctx context.Context, st *state, q rules.Lookup) (rules.Lo
 		return rules.LookupResult{}, err
 	}
 	var out rules.LookupResult
-	if claimOne != nil {
-		holder, err := claimOne.Text()
-		switch {
-		case errors.Is(err, redis.Nil):
-			// Claimed.
-		case err != nil:
-			return rules.LookupResult{}, fmt.Errorf("redisindex: reserve: %w", err)
-		case holder == q.Holder:
-			// The same holder's claim again (Dataverse's retry of the request): the script
-			// restarts its time to live, as for a claim of several keys. Rare: a round trip
-			// of its own.
-			key := reservationKey(x.prefix, q.Reserve[0])
-			held, err := reserveScript.Run(ctx, x.client, []string{key}, q.Holder, ttl.Milliseconds()).Int64Slice()
-			if err != nil {
-				return rules.LookupResult{}, fmt.Errorf("redisindex: reserve: %w", err)
-			}
-			if len(held) > 0 { // expired in between and claimed by another
-				out.Conflicts = append(out.Conflicts, q.Reserve[0])
-			}
-		default:
-			out.Conflicts = append(out.Conflicts, q.Reserve[0])
-		}
-	}
-	if claim != nil {
-		held, err := claim.Int64Slice()
-		if err != nil {
-			return rules.LookupResult{}, fmt.Errorf("redisindex: reserve: %w", err)
-		}
-		for _, i := range held {
-			if i < 1 || int(i) > len(q.Reserve) {
-				return rules.LookupResult{}, fmt.Errorf("redisindex: reserve: position %d out of range", i)
-			}
-			out.Conflicts = append(out.Conflicts, q.Reserve[i-1])
-		}
+	var err error
+	if out.Conflicts, err = x.claimed(ctx, c); err != nil {
+		return rules.LookupResult{}, err
 	}
 
 	// The record slots each key names, in member order, and the distinct slots.
@@ -320,6 +278,74 @@ func (x *Index) lookup(ctx context.Context, st *state, q rules.Lookup) (rules.Lo
 	}
 	out.Skipped = skippedKeys(keys, skipped)
 	return out, nil
+}
+
+// claim is a reservation claim queued in a pipeline: SET NX GET for one key where the server
+// has it, the script otherwise.
+type claim struct {
+	keys   []string
+	holder string
+	ttl    time.Duration
+	one    *redis.Cmd // SET NX GET
+	all    *redis.Cmd // reserveScript
+}
+
+// queueClaim queues the claim of keys for holder in pipe (nothing for no keys).
+func (x *Index) queueClaim(ctx context.Context, pipe redis.Pipeliner, st *state, keys []string, holder string, ttl time.Duration) claim {
+	c := claim{keys: keys, holder: holder, ttl: ttl}
+	switch {
+	case len(keys) == 1 && st.setNXGet:
+		// One key: SET NX GET claims it, and tells whose it is when it cannot.
+		c.one = pipe.Do(ctx, "set", reservationKey(x.prefix, keys[0]), holder, "px", ttl.Milliseconds(), "nx", "get")
+	case len(keys) > 0:
+		rkeys := make([]string, len(keys))
+		for i, k := range keys {
+			rkeys[i] = reservationKey(x.prefix, k)
+		}
+		c.all = reserveScript.Eval(ctx, pipe, rkeys, holder, ttl.Milliseconds())
+	}
+	return c
+}
+
+// claimed returns the keys of a sent claim that another holder has.
+func (x *Index) claimed(ctx context.Context, c claim) ([]string, error) {
+	var conflicts []string
+	if c.one != nil {
+		holder, err := c.one.Text()
+		switch {
+		case errors.Is(err, redis.Nil):
+			// Claimed.
+		case err != nil:
+			return nil, fmt.Errorf("redisindex: reserve: %w", err)
+		case holder == c.holder:
+			// The same holder's claim again (Dataverse's retry of the request): the script
+			// restarts its time to live, as for a claim of several keys. Rare: a round trip
+			// of its own.
+			key := reservationKey(x.prefix, c.keys[0])
+			held, err := reserveScript.Run(ctx, x.client, []string{key}, c.holder, c.ttl.Milliseconds()).Int64Slice()
+			if err != nil {
+				return nil, fmt.Errorf("redisindex: reserve: %w", err)
+			}
+			if len(held) > 0 { // expired in between and claimed by another
+				conflicts = append(conflicts, c.keys[0])
+			}
+		default:
+			conflicts = append(conflicts, c.keys[0])
+		}
+	}
+	if c.all != nil {
+		held, err := c.all.Int64Slice()
+		if err != nil {
+			return nil, fmt.Errorf("redisindex: reserve: %w", err)
+		}
+		for _, i := range held {
+			if i < 1 || int(i) > len(c.keys) {
+				return nil, fmt.Errorf("redisindex: reserve: position %d out of range", i)
+			}
+			conflicts = append(conflicts, c.keys[i-1])
+		}
+	}
+	return conflicts, nil
 }
 
 // skippedKeys returns the keys marked skipped (nil for none, or no marks).

@@ -55,6 +55,8 @@ type Index struct {
 
 	dangling atomic.Int64
 
+	writer string // this Index's id in the change feed (feed.go)
+
 	releases releaseQueue
 	trips    roundTrips // the lookups' round trips
 }
@@ -66,6 +68,7 @@ type options struct {
 	client  redis.UniversalClient
 	batch   int
 	trips   int
+	feedLen int64
 }
 
 // Option configures an Index.
@@ -104,7 +107,7 @@ const (
 // (or a cluster, detected on connection), several are a cluster's seed nodes, and MasterName
 // selects Sentinel (the addresses are then the sentinels). It does not connect; see Ready.
 func New(cfg config.Redis, opts ...Option) (*Index, error) {
-	o := options{buckets: DefaultBuckets, batch: 500, trips: defaultTrips}
+	o := options{buckets: DefaultBuckets, batch: 500, trips: defaultTrips, feedLen: DefaultFeedLength}
 	if cfg.Buckets != 0 {
 		o.buckets = cfg.Buckets
 	}
@@ -123,6 +126,9 @@ func New(cfg config.Redis, opts ...Option) (*Index, error) {
 	if o.trips <= 0 {
 		o.trips = defaultTrips
 	}
+	if o.feedLen == 0 {
+		o.feedLen = DefaultFeedLength
+	}
 	if cfg.Prefix == "" {
 		cfg.Prefix = "dg:"
 	}
@@ -130,7 +136,7 @@ func New(cfg config.Redis, opts ...Option) (*Index, error) {
 	if log == nil {
 		log = zap.NewNop()
 	}
-	return &Index{cfg: cfg, prefix: cfg.Prefix, opt: o, log: log}, nil
+	return &Index{cfg: cfg, prefix: cfg.Prefix, opt: o, log: log, writer: newEpoch()}, nil
 }
 
 // Ready connects and loads the index's metadata if that has not happened yet. It returns the

@@ -162,6 +162,9 @@ func (x *Index) upsertChunk(ctx context.Context, st *state, batch []index.Entry)
 			continue // unchanged (a re-sync): nothing to write
 		}
 		write.HSet(ctx, st.recBucket(rid), ridField(rid), v)
+		for _, u := range s.updates {
+			x.announce(ctx, write, u.ref) // after the entry: a follower reads it as written
+		}
 	}
 
 	// 2: how many records the added keys have already, unless known to be big.
@@ -380,12 +383,14 @@ func (x *Index) delete(ctx context.Context, st *state, entity, id string) error 
 			return fmt.Errorf("redisindex: delete: %w", err)
 		}
 	}
+	last := x.client.Pipeline()
 	if len(current) == 0 {
-		err = x.client.HDel(ctx, rkey, field).Err()
+		last.HDel(ctx, rkey, field)
 	} else {
-		err = x.client.HSet(ctx, rkey, field, encodeEntries(current)).Err()
+		last.HSet(ctx, rkey, field, encodeEntries(current))
 	}
-	if err != nil {
+	x.announce(ctx, last, ref)
+	if _, err := last.Exec(ctx); err != nil {
 		return fmt.Errorf("redisindex: delete: %w", err)
 	}
 	return nil
