@@ -148,3 +148,39 @@ func TestStaleCopyNotUsed(t *testing.T) {
 		t.Fatalf("a fresh copy's lookup went to Redis (%d)", fromRedis)
 	}
 }
+
+// TestOwnWritesDuringLoadReplayed: a write this instance made while its copy was loading (to
+// no copy, or the previous one) is refiled from the feed, though the follower skips its own
+// entries once caught up.
+func TestOwnWritesDuringLoadReplayed(t *testing.T) {
+	addr, prefix := redistest.Standalone(t), redistest.Prefix(t)
+	x, err := redisindex.New(config.Redis{Addrs: []string{addr}, Prefix: prefix}, redisindex.WithBuckets(256))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = x.Close() })
+	set := rulesForTest(t)
+	r := New(x, func() *rules.Set { return set }, Options{Block: 50 * time.Millisecond})
+	epoch, err := x.Epoch(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	from, err := r.feedEnd(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	fileN(t, r, set, 0, 2)          // no copy yet: Redis only
+	r.copy.Store(index.NewMemory()) // a load that read the buckets before the writes
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- r.follow(ctx, from, epoch) }()
+	deadline := time.Now().Add(5 * time.Second)
+	for r.Len() != 2 || !r.Fresh() {
+		if time.Now().After(deadline) {
+			t.Fatalf("copy holds %d records, fresh %v; want the 2 written during the load", r.Len(), r.Fresh())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	cancel()
+	<-done
+}

@@ -86,6 +86,12 @@ type Replica struct {
 
 	loads, reloads, fromRedis atomic.Int64
 
+	// writeMu orders this instance's writes (Redis, then the copy) with the follower's
+	// refiling (a read of Redis, then the copy): without it, a record the follower read just
+	// before this instance's own write could be refiled in the copy after it, and stay stale,
+	// since the follower skips the feed entries of its own instance.
+	writeMu sync.Mutex
+
 	cancel context.CancelFunc
 	done   chan struct{}
 	once   sync.Once
@@ -230,6 +236,8 @@ func (r *Replica) Settle(ctx context.Context, keys []string) error {
 
 // Upsert implements index.Writer: Redis (and its change feed) first, then the copy.
 func (r *Replica) Upsert(ctx context.Context, rec matcher.Record, keys []string) error {
+	r.writeMu.Lock()
+	defer r.writeMu.Unlock()
 	if err := r.store.Upsert(ctx, rec, keys); err != nil {
 		return err
 	}
@@ -241,6 +249,8 @@ func (r *Replica) Upsert(ctx context.Context, rec matcher.Record, keys []string)
 
 // UpsertBatch implements index.BatchWriter.
 func (r *Replica) UpsertBatch(ctx context.Context, entries []index.Entry) error {
+	r.writeMu.Lock()
+	defer r.writeMu.Unlock()
 	if err := r.store.UpsertBatch(ctx, entries); err != nil {
 		return err
 	}
@@ -252,6 +262,8 @@ func (r *Replica) UpsertBatch(ctx context.Context, entries []index.Entry) error 
 
 // Delete implements index.Writer.
 func (r *Replica) Delete(ctx context.Context, entity, id string) error {
+	r.writeMu.Lock()
+	defer r.writeMu.Unlock()
 	if err := r.store.Delete(ctx, entity, id); err != nil {
 		return err
 	}
@@ -371,6 +383,9 @@ func isNoSuchKey(err error) bool {
 func (r *Replica) follow(ctx context.Context, from position, epoch string) error {
 	client := r.store.Client()
 	feed := r.store.FeedKey()
+	// Until the copy first catches up, this instance's own entries are refiled too: a write
+	// it made during the load went to the previous copy, or to none.
+	replaying := true
 	for {
 		// The index rebuilt, or entries this copy has not seen trimmed away: reload.
 		pipe := client.Pipeline()
@@ -394,6 +409,7 @@ func (r *Replica) follow(ctx context.Context, from position, epoch string) error
 		res, err := client.XRead(ctx, &redis.XReadArgs{Streams: []string{feed, from.id}, Count: r.opt.Batch, Block: r.opt.Block}).Result()
 		if errors.Is(err, redis.Nil) {
 			r.fresh.Store(asked.UnixNano()) // nothing new since asked
+			replaying = false
 			continue
 		}
 		if err != nil {
@@ -405,20 +421,23 @@ func (r *Replica) follow(ctx context.Context, from position, epoch string) error
 		}
 		if len(msgs) == 0 {
 			r.fresh.Store(asked.UnixNano())
+			replaying = false
 			continue
 		}
-		if err := r.apply(ctx, msgs); err != nil {
+		if err := r.apply(ctx, msgs, !replaying); err != nil {
 			return err
 		}
 		from = position{id: msgs[len(msgs)-1].ID, count: from.count + int64(len(msgs))}
 		if int64(len(msgs)) < r.opt.Batch {
 			r.fresh.Store(asked.UnixNano()) // everything written before asked is applied
+			replaying = false
 		}
 	}
 }
 
-// apply refiles the records the entries name, as Redis holds them now.
-func (r *Replica) apply(ctx context.Context, msgs []redis.XMessage) error {
+// apply refiles the records the entries name, as Redis holds them now; skipOwn skips those
+// this instance wrote (in the copy already).
+func (r *Replica) apply(ctx context.Context, msgs []redis.XMessage, skipOwn bool) error {
 	m := r.copy.Load()
 	refs := make([]string, 0, len(msgs))
 	seen := make(map[string]bool, len(msgs))
@@ -426,7 +445,7 @@ func (r *Replica) apply(ctx context.Context, msgs []redis.XMessage) error {
 	for _, msg := range msgs {
 		// This instance's own writes are in the copy already, under the keys they were
 		// filed with; another writer's entry for the same record re-reads it anyway.
-		if ref, writer, ok := redisindex.FeedRef(msg); ok && writer != own && !seen[ref] {
+		if ref, writer, ok := redisindex.FeedRef(msg); ok && (!skipOwn || writer != own) && !seen[ref] {
 			seen[ref] = true
 			refs = append(refs, ref)
 		}
@@ -434,6 +453,8 @@ func (r *Replica) apply(ctx context.Context, msgs []redis.XMessage) error {
 	if len(refs) == 0 {
 		return nil
 	}
+	r.writeMu.Lock()
+	defer r.writeMu.Unlock()
 	changes, err := r.store.Current(ctx, refs)
 	if err != nil {
 		return fmt.Errorf("replica: read changes: %w", err)
