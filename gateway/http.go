@@ -42,7 +42,7 @@ func requestLogger(log *zap.Logger) echo.MiddlewareFunc {
 			start := time.Now()
 			req := c.Request()
 			rid := c.Response().Header().Get(echo.HeaderXRequestID)
-			ids := []zap.Field{zap.String("request_id", rid)}
+			ids := append(make([]zap.Field, 0, 2), zap.String("request_id", rid))
 			if cid := req.Header.Get("x-ms-correlation-request-id"); cid != "" {
 				ids = append(ids, zap.String("correlation_id", cid))
 			}
@@ -55,10 +55,14 @@ func requestLogger(log *zap.Logger) echo.MiddlewareFunc {
 			if err != nil {
 				c.Error(err)
 			}
-			fields := append(ids, zap.String("method", req.Method), zap.String("path", req.URL.Path),
+			// One slice, sized for the line's fields (appending to ids grew it twice).
+			extra := line.Fields()
+			fields := make([]zap.Field, 0, len(ids)+5+len(extra))
+			fields = append(fields, ids...)
+			fields = append(fields, zap.String("method", req.Method), zap.String("path", req.URL.Path),
 				zap.Int("status", c.Response().Status), zap.Duration("latency", time.Since(start)),
 				zap.Int64("bytes_in", req.ContentLength))
-			log.Info("http", append(fields, line.Fields()...)...)
+			log.Info("http", append(fields, extra...)...)
 			return nil
 		}
 	}

@@ -5,8 +5,9 @@
 #
 # 1. starts a private redis-server on a free loopback port (no persistence),
 # 2. indexes BENCH_RECORDS (default 1,000,000) synthetic UK contacts in it under the shipped rules,
-# 3. starts the gateway (redis index backend, audit trail in the same Redis, info logging to a
-#    file) and a no-op echo server, both on loopback,
+# 3. starts the gateway (redis index backend keeping a replica of the index in the gateway,
+#    index.redis.replica; audit trail in the same Redis; info logging to a file) and a no-op
+#    echo server, both on loopback,
 # 4. drives POST /webhooks/dataverse of both with RemoteExecutionContext Create payloads (30% re-entries
 #    of indexed contacts, 70% new people): a fixed rate (BENCH_RATE, default 1,000/s) and a
 #    closed-loop peak at each of BENCH_CONNS requests in flight (default 32,64,128; the best is
@@ -25,10 +26,10 @@
 # quicker A/B runs). BENCH_INDEX=memory runs the same load against the gateway's in-process
 # index instead (the embedded default; the gateway files the BENCH_RECORDS contacts itself
 # before it listens, and keeps its audit trail in memory): what the decisions cost without
-# a Redis read, for comparison; the issue's figures are the Redis ones. BENCH_INDEX=replica
-# indexes in Redis as the default does, and the gateway keeps a replica of it
-# (index.redis.replica: loaded from Redis before it listens, then kept by the change feed;
-# reservations in Redis).
+# a Redis read, for comparison. BENCH_INDEX=replica (the default) indexes in Redis, and the
+# gateway keeps a replica of it (index.redis.replica: loaded from Redis before it listens,
+# then kept by the change feed; reservations claimed in Redis); BENCH_INDEX=redis has the
+# gateway read every decision's candidates from Redis instead (replica: false).
 # Needs go and redis-server (apt-get install -y redis-server). Everything stays on 127.0.0.1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -65,7 +66,7 @@ wait_http() { # url [tries, 0.1 s apart]
 }
 
 rport=$(port)
-backend=${BENCH_INDEX:-redis}
+backend=${BENCH_INDEX:-replica}
 case "$backend" in redis | memory | replica) ;; *) echo "bench: BENCH_INDEX must be redis, memory or replica" >&2; exit 1 ;; esac
 snapshot=no
 if [ "$backend" != memory ] && [ -n "${BENCH_RDB:-}" ] && [ -s "$BENCH_RDB" ]; then
@@ -118,6 +119,8 @@ else
 	if [ "$backend" = replica ]; then
 		printf '    replica: true\n' >>"$work/gateway.yaml"
 		echo "gateway: keeps a replica of the Redis index (index.redis.replica), loaded before it listens"
+	else
+		echo "gateway: reads every decision's candidates from Redis (BENCH_INDEX=redis: no replica)"
 	fi
 fi
 if [ -n "${BENCH_PER_KEY_LIMIT:-}" ]; then
