@@ -236,11 +236,12 @@ func (x *Index) SettleAfter(ctx context.Context, keys []string, grace time.Durat
 	return nil
 }
 
-// Reserve claims keys for holder for ttl, all or none: it returns the keys another holder has
+// Claim claims keys for holder for ttl, all or none: it returns the keys another holder has
 // (and then claims none). One round trip with no index read, shared with concurrent lookups
-// and carrying the releases queued. A replica's engine claims this way after its decision
-// (rules.LateReserver).
-func (x *Index) Reserve(ctx context.Context, keys []string, holder string, ttl time.Duration) ([]string, error) {
+// and carrying the releases queued. A replica claims this way after its engine decided from
+// its copy (rules.LateReserver). It is deliberately not named Reserve: the Redis index itself
+// is no rules.LateReserver, since its lookups claim in their own round trip.
+func (x *Index) Claim(ctx context.Context, keys []string, holder string, ttl time.Duration) ([]string, error) {
 	if len(keys) == 0 {
 		return nil, nil
 	}

@@ -238,3 +238,12 @@ func TestSingleKeyRetryRestartsTTL(t *testing.T) {
 		t.Fatalf("another holder after the restarted TTL ran out: %v", c)
 	}
 }
+
+// TestNotALateReserver: the Redis index claims a create's reservations in its lookup's round
+// trip; were it a rules.LateReserver, the engine would claim them in a round trip of their own.
+func TestNotALateReserver(t *testing.T) {
+	var x any = (*Index)(nil)
+	if _, late := x.(rules.LateReserver); late {
+		t.Fatal("*redisindex.Index implements rules.LateReserver: decisions would take an extra round trip")
+	}
+}

@@ -217,7 +217,7 @@ func (r *Replica) Reserve(ctx context.Context, keys []string, holder string, ttl
 	if holder == "" {
 		return nil, index.ErrNoHolder
 	}
-	return r.store.Reserve(ctx, keys, holder, ttl)
+	return r.store.Claim(ctx, keys, holder, ttl)
 }
 
 // Release implements rules.Index: reservations live in Redis.
