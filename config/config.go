@@ -135,7 +135,7 @@ type Redis struct {
 	// create). It costs every instance the memory of the whole index (about 2.2 GB for 1M
 	// contacts) and a load at start (decisions read Redis meanwhile). See docs/index.md.
 	Replica bool `yaml:"replica"`
-	// FeedLength caps the change feed, in entries (0: 100,000, about 3 MB). A replica that
+	// FeedLength caps the change feed, in entries (0: 100,000, about 4.8 MB). A replica that
 	// falls further behind reloads.
 	FeedLength int64 `yaml:"feed_length"`
 }
