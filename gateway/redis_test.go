@@ -58,10 +58,17 @@ func postFixture(t *testing.T, url, fixture string) (int, webhook.Response, time
 	if err != nil {
 		t.Fatal(err)
 	}
+	start := time.Now()
+	status, r := postBody(t, url, body)
+	return status, r, time.Since(start)
+}
+
+// postBody posts a webhook body with the tests' secret and decodes the answer.
+func postBody(t *testing.T, url string, body []byte) (int, webhook.Response) {
+	t.Helper()
 	req, _ := http.NewRequest(http.MethodPost, url+"/webhooks/dataverse", bytes.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("x-dedupegate-secret", restartSecret)
-	start := time.Now()
 	res, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -71,7 +78,7 @@ func postFixture(t *testing.T, url, fixture string) (int, webhook.Response, time
 	if err := json.NewDecoder(res.Body).Decode(&r); err != nil {
 		t.Fatal(err)
 	}
-	return res.StatusCode, r, time.Since(start)
+	return res.StatusCode, r
 }
 
 // waitFor polls the duplicate fixture until it gets want, or fails after 15 s.

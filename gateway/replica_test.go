@@ -1,8 +1,6 @@
 package gateway
 
 import (
-	"bytes"
-	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -16,7 +14,6 @@ import (
 	"github.com/dedupegate/dedupegate/config"
 	"github.com/dedupegate/dedupegate/dataverse/emulator"
 	"github.com/dedupegate/dedupegate/index/redistest"
-	"github.com/dedupegate/dedupegate/webhook"
 )
 
 // startReplicaGateway starts a gateway keeping a replica of the Redis index at addr; with a
@@ -57,24 +54,6 @@ index:
 	srv := httptest.NewServer(g.Echo)
 	t.Cleanup(func() { srv.Close(); _ = g.Close() })
 	return srv
-}
-
-// postBody posts a webhook body, signed with the tests' secret.
-func postBody(t *testing.T, url string, body []byte) (int, webhook.Response) {
-	t.Helper()
-	req, _ := http.NewRequest(http.MethodPost, url+"/webhooks/dataverse", bytes.NewReader(body))
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("x-dedupegate-secret", restartSecret)
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
-	var r webhook.Response
-	if err := json.NewDecoder(res.Body).Decode(&r); err != nil {
-		t.Fatal(err)
-	}
-	return res.StatusCode, r
 }
 
 // metric returns the line of /metrics that starts with name, or "".

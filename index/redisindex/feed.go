@@ -218,7 +218,7 @@ func (x *Index) Epoch(ctx context.Context) (string, error) {
 
 // SettleAfter is Settle for gateways that keep replicas: the reservations are kept for grace
 // more instead of being dropped, so that they still stand while other instances' replicas
-// catch up with the record that settles them.
+// catch up with the record that settles them. A grace of 0 drops them (Settle).
 func (x *Index) SettleAfter(ctx context.Context, keys []string, grace time.Duration) error {
 	if len(keys) == 0 {
 		return nil
@@ -228,7 +228,11 @@ func (x *Index) SettleAfter(ctx context.Context, keys []string, grace time.Durat
 	}
 	pipe := x.client.Pipeline()
 	for _, k := range keys {
-		pipe.PExpire(ctx, reservationKey(x.prefix, k), grace)
+		if grace > 0 {
+			pipe.PExpire(ctx, reservationKey(x.prefix, k), grace)
+		} else {
+			pipe.Del(ctx, reservationKey(x.prefix, k))
+		}
 	}
 	if _, err := pipe.Exec(ctx); err != nil {
 		return fmt.Errorf("redisindex: settle: %w", err)

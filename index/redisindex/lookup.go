@@ -476,22 +476,7 @@ func (q *releaseQueue) drainInto(ctx context.Context, pipe redis.Pipeliner, pref
 }
 
 // Settle implements index.Settler.
-func (x *Index) Settle(ctx context.Context, keys []string) error {
-	if len(keys) == 0 {
-		return nil
-	}
-	if _, err := x.ensure(ctx); err != nil {
-		return err
-	}
-	pipe := x.client.Pipeline()
-	for _, k := range keys {
-		pipe.Del(ctx, reservationKey(x.prefix, k))
-	}
-	if _, err := pipe.Exec(ctx); err != nil {
-		return fmt.Errorf("redisindex: settle: %w", err)
-	}
-	return nil
-}
+func (x *Index) Settle(ctx context.Context, keys []string) error { return x.SettleAfter(ctx, keys, 0) }
 
 // distinctKeys returns q's keys without repeats, each with its maximum (rules.Lookup.MaxAt,
 // of its first occurrence). The engine's keys are distinct already: returned as they are,
