@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"strconv"
 	"testing"
 	"time"
 
@@ -22,10 +23,17 @@ const restartSecret = "s3cret-value-for-tests-0001"
 // startRedisGateway starts a gateway over the Redis index at addr, reading Dataverse at dvURL.
 func startRedisGateway(t *testing.T, addr, dvURL, token string) (*Gateway, *httptest.Server) {
 	t.Helper()
-	cfg, err := config.Parse([]byte(`
+	return newRedisGateway(t, addr, "restart:", false, dvURL, token)
+}
+
+// newRedisGateway starts a gateway over the Redis index at addr under prefix (keeping a
+// replica of it if replica), syncing from the Dataverse at dvURL every 100 ms (none if empty).
+func newRedisGateway(t *testing.T, addr, prefix string, replica bool, dvURL, token string) (*Gateway, *httptest.Server) {
+	t.Helper()
+	yaml := `
 webhook:
   auth:
-    secrets: [`+restartSecret+`]
+    secrets: [` + restartSecret + `]
 decision:
   deadline: 400ms
   failure_policy: open
@@ -33,14 +41,19 @@ index:
   backend: redis
   sync_interval: 100ms
   redis:
-    addrs: [`+addr+`]
-    prefix: "restart:"
-dataverse:
-  url: `+dvURL+`
+    addrs: [` + addr + `]
+    prefix: "` + prefix + `"
+    replica: ` + strconv.FormatBool(replica) + `
+`
+	if dvURL != "" {
+		yaml += `dataverse:
+  url: ` + dvURL + `
   auth:
     method: static_token
-    token: `+token+`
-`), "restart-test.yaml", func(string) string { return "" })
+    token: ` + token + `
+`
+	}
+	cfg, err := config.Parse([]byte(yaml), "redis-test.yaml", func(string) string { return "" })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -50,6 +63,23 @@ dataverse:
 	}
 	srv := httptest.NewServer(g.Echo)
 	return g, srv
+}
+
+// emulatorWithRobert starts a Dataverse emulator holding one contact, Robert Smith (the
+// person create-duplicate.json re-enters).
+func emulatorWithRobert(t *testing.T, token, org string) (*emulator.Emulator, *httptest.Server) {
+	t.Helper()
+	emu, err := emulator.New(emulator.Config{Token: token, OrganizationName: org})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dv := httptest.NewServer(emu)
+	t.Cleanup(dv.Close)
+	if _, err := emu.Insert("contact", map[string]any{"firstname": "Robert", "lastname": "Smith",
+		"emailaddress1": "robert.smith@example.com", "telephone1": "+44 20 7946 0958"}); err != nil {
+		t.Fatal(err)
+	}
+	return emu, dv
 }
 
 func postFixture(t *testing.T, url, fixture string) (int, webhook.Response, time.Duration) {
@@ -104,16 +134,7 @@ func waitFor(t *testing.T, url string, want int, why string) {
 func TestRestartAndRedisOutage(t *testing.T) {
 	rds := redistest.Start(t)
 	const token = "restart-test-token-0123456789"
-	emu, err := emulator.New(emulator.Config{Token: token, OrganizationName: "restarttest"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	dv := httptest.NewServer(emu)
-	t.Cleanup(dv.Close)
-	if _, err := emu.Insert("contact", map[string]any{"firstname": "Robert", "lastname": "Smith",
-		"emailaddress1": "robert.smith@example.com", "telephone1": "+44 20 7946 0958"}); err != nil {
-		t.Fatal(err)
-	}
+	emu, dv := emulatorWithRobert(t, token, "restarttest")
 
 	g1, srv1 := startRedisGateway(t, rds.Addr, dv.URL, token)
 	waitFor(t, srv1.URL, http.StatusConflict, "first gateway: sync from Dataverse into Redis")

@@ -9,10 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"go.uber.org/zap"
-
-	"github.com/dedupegate/dedupegate/config"
-	"github.com/dedupegate/dedupegate/dataverse/emulator"
 	"github.com/dedupegate/dedupegate/index/redistest"
 )
 
@@ -20,38 +16,7 @@ import (
 // Dataverse URL it syncs from it every 100 ms, without one it never reads Dataverse.
 func startReplicaGateway(t *testing.T, addr, dvURL, token string) *httptest.Server {
 	t.Helper()
-	yaml := `
-webhook:
-  auth:
-    secrets: [` + restartSecret + `]
-decision:
-  deadline: 400ms
-  failure_policy: open
-index:
-  backend: redis
-  sync_interval: 100ms
-  redis:
-    addrs: [` + addr + `]
-    prefix: "replica:"
-    replica: true
-`
-	if dvURL != "" {
-		yaml += `dataverse:
-  url: ` + dvURL + `
-  auth:
-    method: static_token
-    token: ` + token + `
-`
-	}
-	cfg, err := config.Parse([]byte(yaml), "replica-test.yaml", func(string) string { return "" })
-	if err != nil {
-		t.Fatal(err)
-	}
-	g, err := New(t.Context(), cfg, zap.NewNop())
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(g.Echo)
+	g, srv := newRedisGateway(t, addr, "replica:", true, dvURL, token)
 	t.Cleanup(func() { srv.Close(); _ = g.Close() })
 	return srv
 }
@@ -79,16 +44,7 @@ func metric(t *testing.T, url, name string) string {
 func TestReplicaGateways(t *testing.T) {
 	rds := redistest.Start(t)
 	const token = "replica-test-token-0123456789"
-	emu, err := emulator.New(emulator.Config{Token: token, OrganizationName: "replicatest"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	dv := httptest.NewServer(emu)
-	t.Cleanup(dv.Close)
-	if _, err := emu.Insert("contact", map[string]any{"firstname": "Robert", "lastname": "Smith",
-		"emailaddress1": "robert.smith@example.com", "telephone1": "+44 20 7946 0958"}); err != nil {
-		t.Fatal(err)
-	}
+	_, dv := emulatorWithRobert(t, token, "replicatest")
 	withSync := startReplicaGateway(t, rds.Addr, dv.URL, token)
 	noDataverse := startReplicaGateway(t, rds.Addr, "", "")
 	for _, srv := range []*httptest.Server{withSync, noDataverse} {

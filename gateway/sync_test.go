@@ -12,7 +12,6 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/dedupegate/dedupegate/config"
-	"github.com/dedupegate/dedupegate/dataverse/emulator"
 )
 
 // TestServeSyncsFromDataverse: a gateway configured with a Dataverse URL (here the emulator on
@@ -20,16 +19,7 @@ import (
 // sync, so a duplicate of a row that exists only in Dataverse is blocked.
 func TestServeSyncsFromDataverse(t *testing.T) {
 	const token = "sync-test-token-0123456789"
-	emu, err := emulator.New(emulator.Config{Token: token, OrganizationName: "synctest"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	dv := httptest.NewServer(emu)
-	t.Cleanup(dv.Close)
-	if _, err := emu.Insert("contact", map[string]any{"firstname": "Robert", "lastname": "Smith",
-		"emailaddress1": "robert.smith@example.com", "telephone1": "+44 20 7946 0958"}); err != nil {
-		t.Fatal(err)
-	}
+	_, dv := emulatorWithRobert(t, token, "synctest")
 	cfg, err := config.Parse([]byte(`
 webhook:
   auth:
