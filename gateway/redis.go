@@ -26,18 +26,9 @@ func newRedisIndex(ctx context.Context, g *Gateway) (Index, error) {
 	if cfg.Replica {
 		r := replica.New(x, func() *rules.Set { return g.Engine.Rules() }, replica.Options{Log: g.Log.Named("replica")})
 		g.OnClose(r.Close) // before the store's
-		m := g.Metrics
-		m.GaugeFunc("index_replica_fresh", "1 while this instance's copy of the index answers decisions, 0 while they read Redis (loading, reloading, or behind).",
-			func() float64 {
-				if r.Fresh() {
-					return 1
-				}
-				return 0
-			})
-		m.CounterFunc("index_replica_loads_total", "Full loads of this instance's copy of the index from Redis (the first and every reload).",
-			func() float64 { l, _ := r.Stats(); return float64(l) })
-		m.CounterFunc("index_replica_redis_lookups_total", "Lookups sent to Redis because this instance's copy was not fresh.",
-			func() float64 { _, n := r.Stats(); return float64(n) })
+		g.Metrics.IndexReplica(r.Fresh,
+			func() int64 { l, _ := r.Stats(); return l },
+			func() int64 { _, n := r.Stats(); return n })
 		g.addReadinessRedis(x)
 		return r, nil
 	}

@@ -33,6 +33,7 @@ func TestGrafanaDashboardMatchesMetrics(t *testing.T) {
 	m := metrics.New()
 	m.IndexSize(func() float64 { return 0 })
 	m.ReservationsHeld(func() float64 { return 0 })
+	m.IndexReplica(func() bool { return true }, func() int64 { return 0 }, func() int64 { return 0 })
 	known := map[string]bool{}
 	for _, n := range m.Names() {
 		known[n] = true

@@ -279,6 +279,23 @@ func (m *Metrics) IndexSize(fn func() float64) {
 	m.GaugeFunc("index_records", "Records held by the candidate index.", fn)
 }
 
+// IndexReplica registers the metrics of a replica of the Redis index (index/replica):
+// dedupegate_index_replica_fresh (1 while the copy answers decisions), and the counters
+// dedupegate_index_replica_loads_total and dedupegate_index_replica_redis_lookups_total.
+func (m *Metrics) IndexReplica(fresh func() bool, loads, redisLookups func() int64) {
+	m.GaugeFunc("index_replica_fresh", "1 while this instance's copy of the index answers decisions, 0 while they read Redis (loading, reloading, or behind).",
+		func() float64 {
+			if fresh() {
+				return 1
+			}
+			return 0
+		})
+	m.CounterFunc("index_replica_loads_total", "Full loads of this instance's copy of the index from Redis (the first and every reload).",
+		func() float64 { return float64(loads()) })
+	m.CounterFunc("index_replica_redis_lookups_total", "Lookups sent to Redis because this instance's copy was not fresh.",
+		func() float64 { return float64(redisLookups()) })
+}
+
 // ReservationsHeld registers dedupegate_reservations_held, read from fn.
 func (m *Metrics) ReservationsHeld(fn func() float64) {
 	m.GaugeFunc("reservations_held", "Strong-key reservations currently held against concurrent creates.", fn)
