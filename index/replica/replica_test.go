@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"slices"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -343,5 +344,73 @@ func TestEngineBlocksAcrossInstances(t *testing.T) {
 	}
 	if held == 0 {
 		t.Fatal("the allowed create of a new person holds no reservation")
+	}
+}
+
+// TestConcurrentCreatesAcrossInstances: 20 concurrent creates of one new person, each its own
+// request, alternating between two instances: exactly one is allowed (the first claim of the
+// strong key in Redis wins; the others are blocked by it).
+func TestConcurrentCreatesAcrossInstances(t *testing.T) {
+	set := shippedRules(t)
+	addr, prefix := redistest.Standalone(t), redistest.Prefix(t)
+	cfg := rules.EngineConfig{Deadline: 2 * time.Second, Reservations: true}
+	engines := []*rules.Engine{
+		rules.NewEngine(set, startReplica(t, newStore(t, []string{addr}, prefix), set, testOptions), cfg),
+		rules.NewEngine(set, startReplica(t, newStore(t, []string{addr}, prefix), set, testOptions), cfg),
+	}
+	anna := matcher.Record{Entity: "contact", Attrs: map[string]string{"firstname": "Anna", "lastname": "Nowak",
+		"emailaddress1": "anna.nowak@example.pl", "mobilephone": "+48 601 234 567"}}
+	var allowed atomic.Int32
+	var wg sync.WaitGroup
+	for i := range 20 {
+		wg.Go(func() {
+			d := engines[i%2].Decide(context.Background(), rules.Request{Record: anna, Message: "Create", EntryPoint: rules.EntryForm, Holder: fmt.Sprintf("req-%d", i)})
+			if d.Outcome == rules.OutcomeAllow {
+				allowed.Add(1)
+			} else if d.Outcome != rules.OutcomeBlock || d.Fallback != "" {
+				t.Errorf("create %d: %+v", i, d)
+			}
+		})
+	}
+	wg.Wait()
+	if n := allowed.Load(); n != 1 {
+		t.Fatalf("%d of 20 concurrent creates allowed, want 1", n)
+	}
+}
+
+type verifier func(token string) error
+
+func (v verifier) Verify(ctx context.Context, token string, req rules.Request, ms []rules.Match) error {
+	return v(token)
+}
+
+// TestOverrideNeverCoversConcurrentSave: an "Ignore and Save" override lets a create past the
+// record it duplicates, and the create then claims its strong keys; a second overridden create
+// of the same person, while the first's claim stands, is blocked by that claim, not overridden.
+func TestOverrideNeverCoversConcurrentSave(t *testing.T) {
+	set := shippedRules(t)
+	addr, prefix := redistest.Standalone(t), redistest.Prefix(t)
+	r := startReplica(t, newStore(t, []string{addr}, prefix), set, testOptions)
+	robert := contact(7, "Robert", "Smith", "robert.smith@example.com", "+44 7700 900007")
+	if err := index.File(t.Context(), r, set, robert); err != nil {
+		t.Fatal(err)
+	}
+	e := rules.NewEngine(set, r, rules.EngineConfig{Deadline: time.Second, Reservations: true},
+		rules.WithOverride(verifier(func(tok string) error {
+			if tok != "good" {
+				return fmt.Errorf("bad token")
+			}
+			return nil
+		})))
+	dup := matcher.Record{Entity: "contact", Attrs: map[string]string{"firstname": "Robert", "lastname": "Smith",
+		"emailaddress1": "robert.smith@example.com"}}
+	first := e.Decide(t.Context(), rules.Request{Record: dup, Message: "Create", EntryPoint: rules.EntryForm, Holder: "req-1", OverrideToken: "good"})
+	if first.Outcome != rules.OutcomeAllow || !first.Overridden {
+		t.Fatalf("first overridden create: %+v", first)
+	}
+	second := e.Decide(t.Context(), rules.Request{Record: dup, Message: "Create", EntryPoint: rules.EntryForm, Holder: "req-2", OverrideToken: "good"})
+	if second.Outcome != rules.OutcomeBlock || second.Overridden ||
+		!slices.ContainsFunc(second.Matches, func(m rules.Match) bool { return m.Reserved }) {
+		t.Fatalf("second overridden create while the first's claim stands: %+v", second)
 	}
 }
