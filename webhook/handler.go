@@ -1,7 +1,6 @@
 package webhook
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -389,7 +388,21 @@ func readBody(r io.Reader, size, limit int64) ([]byte, error) {
 	if size < 0 || size > limit {
 		return io.ReadAll(r)
 	}
-	buf := bytes.NewBuffer(make([]byte, 0, size+1)) // +1: EOF is seen without growing
-	_, err := buf.ReadFrom(r)
-	return buf.Bytes(), err
+	// One buffer of the announced size (+1: EOF is seen without growing). bytes.Buffer's
+	// ReadFrom would grow it anyway, wanting 512 bytes free before each read: a second,
+	// larger allocation for every request.
+	buf := make([]byte, 0, size+1)
+	for {
+		n, err := r.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		switch {
+		case errors.Is(err, io.EOF):
+			return buf, nil
+		case err != nil:
+			return buf, err
+		case len(buf) == cap(buf): // longer than announced: the rest as it comes
+			rest, err := io.ReadAll(r)
+			return append(buf, rest...), err
+		}
+	}
 }
