@@ -153,8 +153,8 @@ func (h *Handler) Serve(c echo.Context) error {
 		log.Warn("malformed webhook payload", zap.Error(err), zap.Int("bytes", len(body)))
 		return h.fail(c, errorf(http.StatusBadRequest, "%v", err))
 	}
-	call := []zap.Field{zap.String("message", ec.MessageName), zap.String("entity", ec.PrimaryEntityName),
-		zap.Int("stage", ec.Stage), zap.Int("mode", ec.Mode)}
+	call := append(make([]zap.Field, 0, 5), zap.String("message", ec.MessageName), zap.String("entity", ec.PrimaryEntityName),
+		zap.Int("stage", ec.Stage), zap.Int("mode", ec.Mode))
 	if hdr := r.Header.Get("x-ms-correlation-request-id"); ec.CorrelationID != "" && ec.CorrelationID != hdr {
 		// The request logger carries the header's id when there is one; add the body's.
 		key := "correlation_id"
@@ -225,7 +225,7 @@ func (h *Handler) decide(ctx context.Context, c echo.Context, ec *dataverse.Exec
 	d := h.decider.Decide(ctx, req)
 	resp := Response{Result: string(d.Outcome), Reasons: d.Reasons(), Matches: d.Matches, Fallback: d.Fallback,
 		Overridden: d.Overridden, OverrideError: d.OverrideError, Error: d.Error, CorrelationID: ec.CorrelationID}
-	fields := []zap.Field{zap.String("decision", string(d.Outcome)), zap.Int("matches", len(d.Matches)), zap.String("entry_point", req.EntryPoint)}
+	fields := append(make([]zap.Field, 0, 8), zap.String("decision", string(d.Outcome)), zap.Int("matches", len(d.Matches)), zap.String("entry_point", req.EntryPoint))
 	if len(d.Matches) > 0 {
 		fields = append(fields, zap.String("rule", d.Matches[0].Rule), zap.Float64("score", d.Matches[0].Score), zap.String("matched_id", d.Matches[0].ID))
 	}

@@ -27,7 +27,10 @@ func LoggerFrom(ctx context.Context, def *zap.Logger) *zap.Logger {
 // AccessLine collects the fields a handler adds to its request's access log line, so that a
 // webhook call writes one line (the access line with the decision on it) instead of two.
 // A request's handlers run on one goroutine: it needs no lock.
-type AccessLine struct{ fields []zap.Field }
+type AccessLine struct {
+	fields []zap.Field
+	buf    [12]zap.Field // room for a decision's fields: the line is allocated once
+}
 
 type accessKey struct{}
 
@@ -35,6 +38,7 @@ type accessKey struct{}
 // writes the line, with Fields, once the answer is sent.
 func WithAccessLine(ctx context.Context) (context.Context, *AccessLine) {
 	l := &AccessLine{}
+	l.fields = l.buf[:0]
 	return context.WithValue(ctx, accessKey{}, l), l
 }
 
