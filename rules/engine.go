@@ -202,7 +202,11 @@ type InlineLooker interface {
 // only when its decision is not a block already: a create blocked by an existing record needs no
 // claim, and has none to give back. The claim's conflicts block as Lookup's would. Reserve
 // returns the keys another holder has, claiming none of them when there are any.
+// ReservesLate says whether it claims late for the decision at hand (a replica whose copy is
+// not fresh reads Redis, and then claims in the lookup's own round trip, as the Redis index
+// does).
 type LateReserver interface {
+	ReservesLate() bool
 	Reserve(ctx context.Context, keys []string, holder string, ttl time.Duration) (conflicts []string, err error)
 }
 
@@ -490,7 +494,7 @@ func (e *Engine) Evaluate(ctx context.Context, req Request) (Decision, error) {
 	q := Lookup{Keys: keys, PerKeyLimit: e.cfg.PerKeyLimit, MaxBlocks: maxBlocks,
 		Reserve: strong, Holder: req.Holder, TTL: e.cfg.ReservationTTL, Into: into}
 	late, lateReserve := e.index.(LateReserver)
-	if lateReserve = lateReserve && len(strong) > 0; lateReserve {
+	if lateReserve = lateReserve && len(strong) > 0 && late.ReservesLate(); lateReserve {
 		q.Reserve, q.Holder = nil, "" // claimed below, if the decision leaves it to claim
 	}
 	res, err := e.lookup(ctx, active, req, q)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -56,11 +57,11 @@ func rulesForTest(t *testing.T) *rules.Set {
 
 // loaded returns a replica of a fresh index and a second writer of it, the replica loaded
 // (not following) at the returned feed position and epoch.
-func loaded(t *testing.T) (r *Replica, writer *redisindex.Index, from position, epoch string) {
+func loaded(t *testing.T, opts ...redisindex.Option) (r *Replica, writer *redisindex.Index, from position, epoch string) {
 	t.Helper()
 	addr, prefix := redistest.Standalone(t), redistest.Prefix(t)
 	open := func() *redisindex.Index {
-		x, err := redisindex.New(config.Redis{Addrs: []string{addr}, Prefix: prefix}, redisindex.WithBuckets(256))
+		x, err := redisindex.New(config.Redis{Addrs: []string{addr}, Prefix: prefix}, append([]redisindex.Option{redisindex.WithBuckets(256)}, opts...)...)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -183,4 +184,45 @@ func TestOwnWritesDuringLoadReplayed(t *testing.T) {
 	}
 	cancel()
 	<-done
+}
+
+// tripCounter counts the pipelines and single commands a client sends.
+type tripCounter struct{ n atomic.Int64 }
+
+func (h *tripCounter) DialHook(next redis.DialHook) redis.DialHook { return next }
+func (h *tripCounter) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error { h.n.Add(1); return next(ctx, cmd) }
+}
+func (h *tripCounter) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error { h.n.Add(1); return next(ctx, cmds) }
+}
+
+// TestStaleCopyClaimsInLookup: with a copy that is not fresh, a create's lookup reads Redis
+// and claims its keys in the same round trip (no round trip of its own for the claim).
+func TestStaleCopyClaimsInLookup(t *testing.T) {
+	hook := &tripCounter{}
+	r, _, _, _ := loaded(t, redisindex.WithHook(hook))
+	set := r.rules()
+	e := rules.NewEngine(set, r, rules.EngineConfig{Deadline: time.Second, Reservations: true})
+	create := func(holder string) rules.Decision {
+		return e.Decide(t.Context(), rules.Request{Record: matcher.Record{Entity: "contact", Attrs: map[string]string{
+			"firstname": "Zygmunt", "lastname": "Quellbrunn", "emailaddress1": "zq@example.org"}},
+			Message: "Create", EntryPoint: rules.EntryForm, Holder: holder})
+	}
+	r.fresh.Store(time.Now().UnixNano()) // fresh: the claim after the decision
+	before := hook.n.Load()
+	if d := create("h1"); d.Outcome != rules.OutcomeAllow || d.Fallback != "" {
+		t.Fatalf("fresh copy: %+v", d)
+	}
+	if trips := hook.n.Load() - before; trips != 1 {
+		t.Fatalf("fresh copy: %d round trips, want 1 (the claim)", trips)
+	}
+	r.fresh.Store(time.Now().Add(-2 * r.opt.StaleAfter).UnixNano()) // stale: Redis answers
+	before = hook.n.Load()
+	if d := create("h2"); d.Outcome != rules.OutcomeBlock || len(d.Matches) == 0 || !d.Matches[0].Reserved {
+		t.Fatalf("stale copy, the key held by h1: %+v", d)
+	}
+	if trips := hook.n.Load() - before; trips != 1 {
+		t.Fatalf("stale copy: %d round trips, want 1 (the lookup with its claim; no record named)", trips)
+	}
 }

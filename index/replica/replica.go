@@ -211,6 +211,10 @@ func (r *Replica) Lookup(ctx context.Context, q rules.Lookup) (rules.LookupResul
 // lends the lookup its storage and spares it a timer), false while lookups go to Redis.
 func (r *Replica) LooksUpInline() bool { return r.current() != nil }
 
+// ReservesLate implements rules.LateReserver: while the copy answers. Otherwise lookups read
+// Redis and claim in their own round trip.
+func (r *Replica) ReservesLate() bool { return r.current() != nil }
+
 // Reserve implements rules.LateReserver: the engine claims a create's strong keys in Redis
 // after deciding from the copy, and only when the create is not blocked already.
 func (r *Replica) Reserve(ctx context.Context, keys []string, holder string, ttl time.Duration) ([]string, error) {
