@@ -59,6 +59,13 @@ func FeedRef(m redis.XMessage) (ref, writer string, ok bool) {
 	return ref, writer, ref != ""
 }
 
+// RefID returns the record id a change feed ref carries, and false for a ref that does not
+// decode.
+func RefID(ref string) (string, bool) {
+	_, id, err := decodeRef(ref)
+	return id, err == nil
+}
+
 // Change is the current state of a record a change feed entry named.
 type Change struct {
 	Entity, ID string

@@ -23,6 +23,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"strconv"
 	"strings"
 	"sync"
@@ -86,11 +87,11 @@ type Replica struct {
 
 	loads, reloads, fromRedis atomic.Int64
 
-	// writeMu orders this instance's writes (Redis, then the copy) with the follower's
-	// refiling (a read of Redis, then the copy): without it, a record the follower read just
-	// before this instance's own write could be refiled in the copy after it, and stay stale,
-	// since the follower skips the feed entries of its own instance.
-	writeMu sync.Mutex
+	// writeMu orders this instance's writes of a record (Redis, then the copy) with each other
+	// and with the follower's refiling of it (a read of Redis, then the copy): without it, a
+	// version read or written just before another could reach the copy after it and stay
+	// there, since the follower skips its own instance's feed entries. Striped by record id.
+	writeMu [writeStripes]sync.Mutex
 
 	cancel context.CancelFunc
 	done   chan struct{}
@@ -240,8 +241,7 @@ func (r *Replica) Settle(ctx context.Context, keys []string) error {
 
 // Upsert implements index.Writer: Redis (and its change feed) first, then the copy.
 func (r *Replica) Upsert(ctx context.Context, rec matcher.Record, keys []string) error {
-	r.writeMu.Lock()
-	defer r.writeMu.Unlock()
+	defer r.lockRecords(rec.ID)()
 	if err := r.store.Upsert(ctx, rec, keys); err != nil {
 		return err
 	}
@@ -253,8 +253,11 @@ func (r *Replica) Upsert(ctx context.Context, rec matcher.Record, keys []string)
 
 // UpsertBatch implements index.BatchWriter.
 func (r *Replica) UpsertBatch(ctx context.Context, entries []index.Entry) error {
-	r.writeMu.Lock()
-	defer r.writeMu.Unlock()
+	ids := make([]string, len(entries))
+	for i, e := range entries {
+		ids[i] = e.Record.ID
+	}
+	defer r.lockRecords(ids...)()
 	if err := r.store.UpsertBatch(ctx, entries); err != nil {
 		return err
 	}
@@ -266,8 +269,7 @@ func (r *Replica) UpsertBatch(ctx context.Context, entries []index.Entry) error 
 
 // Delete implements index.Writer.
 func (r *Replica) Delete(ctx context.Context, entity, id string) error {
-	r.writeMu.Lock()
-	defer r.writeMu.Unlock()
+	defer r.lockRecords(id)()
 	if err := r.store.Delete(ctx, entity, id); err != nil {
 		return err
 	}
@@ -291,6 +293,32 @@ func (r *Replica) SetWatermark(ctx context.Context, table string, t time.Time) e
 func (r *Replica) IDs(ctx context.Context, entity string, fn func(ids []string) error) error {
 	return r.store.IDs(ctx, entity, fn)
 }
+
+// writeStripes is the number of locks writeMu spreads records over.
+const writeStripes = 64
+
+// lockRecords locks the stripes of ids, in order, and returns the unlock.
+func (r *Replica) lockRecords(ids ...string) func() {
+	var set uint64
+	for _, id := range ids {
+		set |= 1 << (maphash.String(stripeSeed, id) % writeStripes)
+	}
+	for i := range writeStripes {
+		if set&(1<<i) != 0 {
+			r.writeMu[i].Lock()
+		}
+	}
+	return func() {
+		for i := range writeStripes {
+			if set&(1<<i) != 0 {
+				r.writeMu[i].Unlock()
+			}
+		}
+	}
+}
+
+// stripeSeed spreads record ids over writeMu.
+var stripeSeed = maphash.MakeSeed()
 
 // errReload ends following: the copy can no longer be brought up to date from the feed.
 var errReload = errors.New("replica: reload needed")
@@ -443,7 +471,7 @@ func (r *Replica) follow(ctx context.Context, from position, epoch string) error
 // this instance wrote (in the copy already).
 func (r *Replica) apply(ctx context.Context, msgs []redis.XMessage, skipOwn bool) error {
 	m := r.copy.Load()
-	refs := make([]string, 0, len(msgs))
+	refs, ids := make([]string, 0, len(msgs)), make([]string, 0, len(msgs))
 	seen := make(map[string]bool, len(msgs))
 	own := r.store.Writer()
 	for _, msg := range msgs {
@@ -452,13 +480,15 @@ func (r *Replica) apply(ctx context.Context, msgs []redis.XMessage, skipOwn bool
 		if ref, writer, ok := redisindex.FeedRef(msg); ok && (!skipOwn || writer != own) && !seen[ref] {
 			seen[ref] = true
 			refs = append(refs, ref)
+			if id, ok := redisindex.RefID(ref); ok {
+				ids = append(ids, id)
+			}
 		}
 	}
 	if len(refs) == 0 {
 		return nil
 	}
-	r.writeMu.Lock()
-	defer r.writeMu.Unlock()
+	defer r.lockRecords(ids...)()
 	changes, err := r.store.Current(ctx, refs)
 	if err != nil {
 		return fmt.Errorf("replica: read changes: %w", err)
