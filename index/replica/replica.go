@@ -64,10 +64,15 @@ const (
 
 // Options tunes a Replica.
 type Options struct {
-	Block       time.Duration
-	StaleAfter  time.Duration
+	// Block is how long one read of the change feed waits for entries (DefaultBlock).
+	Block time.Duration
+	// StaleAfter is how long after its last catch-up the copy stops answering
+	// (DefaultStaleAfter).
+	StaleAfter time.Duration
+	// SettleGrace is how long Settle keeps a reservation (DefaultSettleGrace).
 	SettleGrace time.Duration
-	Batch       int64
+	// Batch is how many feed entries one read takes (DefaultBatch).
+	Batch int64
 	// Retry is the wait before loading again after a failed load or a lost feed (default 1 s,
 	// doubling to 30 s while Redis stays unreachable).
 	Retry time.Duration
@@ -85,7 +90,7 @@ type Replica struct {
 	copy  atomic.Pointer[index.Memory] // nil until the first load
 	fresh atomic.Int64                 // unix nanoseconds of the last catch-up; 0: not following
 
-	loads, reloads, fromRedis atomic.Int64
+	loads, fromRedis atomic.Int64 // full loads (the first and every reload); lookups sent to Redis
 
 	// writeMu orders this instance's writes of a record (Redis, then the copy) with each other
 	// and with the follower's refiling of it (a read of Redis, then the copy): without it, a
@@ -339,7 +344,6 @@ func (r *Replica) run(ctx context.Context) {
 		}
 		if errors.Is(err, errReload) {
 			r.log.Warn("index replica reloading; decisions read Redis meanwhile", zap.Error(err))
-			r.reloads.Add(1)
 			continue
 		}
 		r.log.Warn("index replica interrupted; decisions read Redis meanwhile", zap.Error(err), zap.Duration("retry_in", wait))
