@@ -13,9 +13,9 @@ import (
 	"github.com/dedupegate/dedupegate/matcher"
 )
 
-// The change feed: every write of a record's entry (Upsert, UpsertBatch, Delete) also adds the
-// record's ref to a capped stream, <prefix>changes, in the same pipeline as the entry itself
-// (field "r": the ref's bytes, table code and id). Gateways that keep a replica of the index in
+// The change feed: every write of a record's entry (Upsert, UpsertBatch, Delete) then adds the
+// record's ref to a capped stream, <prefix>changes, in a round trip after the entry's (field
+// "r": the ref's bytes, table code and id). Gateways that keep a replica of the index in
 // memory (package replica) follow it to refile what other instances wrote. An entry names a
 // record, not a version: a follower reads the record's entry as it is now (Current), so
 // entries of concurrent writers that reach the stream out of order still leave every follower
@@ -39,13 +39,24 @@ func WithFeedLength(n int64) Option { return func(o *options) { o.feedLen = n } 
 // FeedKey is the change feed's stream key.
 func (x *Index) FeedKey() string { return x.prefix + "changes" }
 
-// announce queues, in pipe, the feed entry naming ref.
-func (x *Index) announce(ctx context.Context, pipe redis.Pipeliner, ref string) {
-	if x.opt.feedLen < 0 {
-		return
+// announce adds the feed entries naming refs, in a round trip of its own, sent once the
+// records' entries are written: in a Cluster the commands of one pipeline for different nodes
+// are not ordered, and a follower must never read a feed entry before the entry it names.
+// Every record a write was asked for is named, changed or not: a write retried after its
+// announcement failed finds the record unchanged, and must announce it all the same.
+func (x *Index) announce(ctx context.Context, refs []string) error {
+	if x.opt.feedLen < 0 || len(refs) == 0 {
+		return nil
 	}
-	pipe.XAdd(ctx, &redis.XAddArgs{Stream: x.FeedKey(), MaxLen: x.opt.feedLen, Approx: true,
-		Values: []any{feedField, ref, writerField, x.writer}})
+	pipe := x.client.Pipeline()
+	for _, ref := range refs {
+		pipe.XAdd(ctx, &redis.XAddArgs{Stream: x.FeedKey(), MaxLen: x.opt.feedLen, Approx: true,
+			Values: []any{feedField, ref, writerField, x.writer}})
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		return fmt.Errorf("redisindex: change feed: %w", err)
+	}
+	return nil
 }
 
 // Writer returns the id this Index writes in its change feed entries: random, one per Index.

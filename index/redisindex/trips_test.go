@@ -13,6 +13,7 @@ import (
 
 	"github.com/dedupegate/dedupegate/index/indextest"
 	"github.com/dedupegate/dedupegate/index/redistest"
+	"github.com/dedupegate/dedupegate/matcher"
 	"github.com/dedupegate/dedupegate/rules"
 )
 
@@ -245,5 +246,43 @@ func TestNotALateReserver(t *testing.T) {
 	var x any = (*Index)(nil)
 	if _, late := x.(rules.LateReserver); late {
 		t.Fatal("*redisindex.Index implements rules.LateReserver: decisions would take an extra round trip")
+	}
+}
+
+// TestFeedNamesEveryWrite: the change feed names every record written or deleted, changed or
+// not (a write retried after its announcement failed finds the record as it wrote it), after
+// the record's entry is written.
+func TestFeedNamesEveryWrite(t *testing.T) {
+	x := newTestIndex(t, []string{redistest.Standalone(t)}, 1024)
+	feed := func() int64 {
+		n, err := x.Client().XLen(t.Context(), x.FeedKey()).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	rec := matcher.Record{Entity: "contact", ID: "11111111-2222-4333-8444-555555555555", Attrs: map[string]string{"lastname": "Smith"}}
+	for i, step := range []func() error{
+		func() error { return x.Upsert(t.Context(), rec, []string{"k1"}) },
+		func() error { return x.Upsert(t.Context(), rec, []string{"k1"}) }, // unchanged
+		func() error { return x.Delete(t.Context(), "contact", rec.ID) },
+		func() error { return x.Delete(t.Context(), "contact", rec.ID) }, // gone already
+	} {
+		if err := step(); err != nil {
+			t.Fatal(err)
+		}
+		if n := feed(); n != int64(i+1) {
+			t.Fatalf("after step %d the feed holds %d entries, want %d", i+1, n, i+1)
+		}
+	}
+	msgs, err := x.Client().XRange(t.Context(), x.FeedKey(), "-", "+").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range msgs {
+		ref, writer, ok := FeedRef(m)
+		if id, _ := RefID(ref); !ok || id != rec.ID || writer != x.Writer() {
+			t.Fatalf("feed entry %v: ref id %q, writer %q", m.Values, id, writer)
+		}
 	}
 }

@@ -48,8 +48,9 @@ func (x *Index) Upsert(ctx context.Context, rec matcher.Record, keys []string) e
 // UpsertBatch implements index.BatchWriter with four pipelined round trips per WithBatchSize
 // records: read the record slots; count the records already under the keys the batch adds;
 // write the entries that changed and remove stale members; add the members (and a fifth when
-// a key moved to a list: take its members out of the bucket). A record filed again unchanged
-// costs the read alone.
+// a key moved to a list: take its members out of the bucket); then one to name the batch's
+// records in the change feed (feed.go). A record filed again unchanged costs the read and the
+// announcement.
 func (x *Index) UpsertBatch(ctx context.Context, entries []index.Entry) error {
 	for _, e := range entries {
 		if err := index.CheckRecord(e.Record); err != nil {
@@ -162,9 +163,6 @@ func (x *Index) upsertChunk(ctx context.Context, st *state, batch []index.Entry)
 			continue // unchanged (a re-sync): nothing to write
 		}
 		write.HSet(ctx, st.recBucket(rid), ridField(rid), v)
-		for _, u := range s.updates {
-			x.announce(ctx, write, u.ref) // after the entry: a follower reads it as written
-		}
 	}
 
 	// 2: how many records the added keys have already, unless known to be big.
@@ -251,7 +249,14 @@ func (x *Index) upsertChunk(ctx context.Context, st *state, batch []index.Entry)
 			return fmt.Errorf("redisindex: upsert: %w", err)
 		}
 	}
-	return nil
+	// Last, the change feed names every record of the batch (feed.go).
+	refs := make([]string, 0, len(batch))
+	for _, rid := range order {
+		for _, u := range slots[rid].updates {
+			refs = append(refs, u.ref)
+		}
+	}
+	return x.announce(ctx, refs)
 }
 
 // markBig remembers that a key has a list, sparing the count before the next add (a hint
@@ -352,7 +357,7 @@ func (x *Index) delete(ctx context.Context, st *state, entity, id string) error 
 	}
 	v, err := get.Result()
 	if errors.Is(err, redis.Nil) {
-		return nil
+		return x.announce(ctx, []string{ref}) // gone already: a retry, whose announcement may have failed
 	}
 	if err != nil {
 		return fmt.Errorf("redisindex: delete: %w", err)
@@ -364,7 +369,7 @@ func (x *Index) delete(ctx context.Context, st *state, entity, id string) error 
 	}
 	i := slices.IndexFunc(current, func(e entry) bool { return e.ref == ref })
 	if i < 0 && current != nil {
-		return nil
+		return x.announce(ctx, []string{ref})
 	}
 	var gone entry
 	if i >= 0 {
@@ -383,17 +388,15 @@ func (x *Index) delete(ctx context.Context, st *state, entity, id string) error 
 			return fmt.Errorf("redisindex: delete: %w", err)
 		}
 	}
-	last := x.client.Pipeline()
 	if len(current) == 0 {
-		last.HDel(ctx, rkey, field)
+		err = x.client.HDel(ctx, rkey, field).Err()
 	} else {
-		last.HSet(ctx, rkey, field, encodeEntries(current))
+		err = x.client.HSet(ctx, rkey, field, encodeEntries(current)).Err()
 	}
-	x.announce(ctx, last, ref)
-	if _, err := last.Exec(ctx); err != nil {
+	if err != nil {
 		return fmt.Errorf("redisindex: delete: %w", err)
 	}
-	return nil
+	return x.announce(ctx, []string{ref})
 }
 
 // Watermark implements index.Watermarks.
